@@ -1,0 +1,1 @@
+from .data_manager import DataManager, DatasetWrapper, build_data_loader

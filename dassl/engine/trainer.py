@@ -1,0 +1,384 @@
+"""Trainer base classes with Dassl's lifecycle and hooks: register models, train epochs, checkpoint, test."""
+from __future__ import annotations
+
+import datetime
+import os.path as osp
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from dassl.data import DataManager
+from dassl.evaluation import build_evaluator
+from dassl.utils import (AverageMeter, MetricMeter, capture_rng_state, load_checkpoint, mkdir_if_missing,
+                         restore_rng_state, resume_from_checkpoint, save_checkpoint, tolist_if_not)
+
+
+def _latest_checkpoint(fdir: str) -> str:
+    with open(osp.join(fdir, "checkpoint"), "r") as f:
+        return osp.join(fdir, f.readline().strip("\n"))
+
+
+class TrainerBase:
+    """Registration and bookkeeping of models, optimisers and schedulers, plus the generic epoch loop."""
+
+    def __init__(self) -> None:
+        self._models: OrderedDict[str, nn.Module] = OrderedDict()
+        self._optims: OrderedDict[str, Any] = OrderedDict()
+        self._scheds: OrderedDict[str, Any] = OrderedDict()
+        self._writer = None
+        self.train_seconds = 0.0
+
+    def register_model(self, name: str = "model", model: nn.Module | None = None, optim: Any = None,
+                       sched: Any = None) -> None:
+        """Make ``model`` (and its optimiser/scheduler) part of checkpoints, train/eval switching and LR updates."""
+        if self.__dict__.get("_models") is None:
+            raise AttributeError("Cannot assign model before super().__init__() call")
+        if self.__dict__.get("_optims") is None:
+            raise AttributeError("Cannot assign optim before super().__init__() call")
+        if self.__dict__.get("_scheds") is None:
+            raise AttributeError("Cannot assign sched before super().__init__() call")
+        if name in self._models:
+            raise KeyError(f'Found duplicate model name "{name}"')
+        self._models[name] = model
+        self._optims[name] = optim
+        self._scheds[name] = sched
+
+    def get_model_names(self, names: str | list[str] | None = None) -> list[str]:
+        names_real = list(self._models.keys())
+        if names is None:
+            return names_real
+        names = tolist_if_not(names)
+        for name in names:
+            if name not in names_real:
+                raise KeyError(f'Model "{name}" is not registered; registered: {names_real}')
+        return names
+
+    def extra_checkpoint_state(self) -> dict:
+        """Trainer state beyond the registered models (e.g. query counts) to store in every checkpoint."""
+        return {}
+
+    def load_extra_checkpoint_state(self, state: dict) -> None:
+        """Restore what :meth:`extra_checkpoint_state` saved."""
+
+    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: float | None = None,
+                   model_name: str = "") -> None:
+        rng_state = capture_rng_state()
+        extra = {"train_seconds": self.train_seconds, **self.extra_checkpoint_state()}
+        for name in self.get_model_names():
+            optim, sched = self._optims[name], self._scheds[name]
+            state = {
+                "state_dict": self._models[name].state_dict(),
+                "epoch": epoch + 1,
+                "optimizer": optim.state_dict() if optim is not None else None,
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "val_result": val_result,
+                "rng_state": rng_state,
+                "trainer_state": extra,
+            }
+            save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
+
+    def resume_model_if_exist(self, directory: str) -> int:
+        """Resume every registered model from ``directory/<name>/`` if all exist; returns the completed epochs."""
+        names = self.get_model_names()
+        if not names or any(not osp.exists(osp.join(directory, name, "checkpoint")) for name in names):
+            print("No checkpoint found, train from scratch")
+            return 0
+        print(f"Found checkpoint at {directory} (will resume training)")
+        start_epoch = 0
+        for name in names:
+            start_epoch = resume_from_checkpoint(osp.join(directory, name), self._models[name], self._optims[name],
+                                                 self._scheds[name])
+        checkpoint = load_checkpoint(_latest_checkpoint(osp.join(directory, names[0])))
+        trainer_state = checkpoint.get("trainer_state") or {}
+        self.train_seconds = float(trainer_state.get("train_seconds", 0.0))
+        self.load_extra_checkpoint_state(trainer_state)
+        if checkpoint.get("rng_state") is not None:
+            restore_rng_state(checkpoint["rng_state"])
+        return start_epoch
+
+    def load_model(self, directory: str, epoch: int | None = None) -> None:
+        """Load weights for evaluation: ``model.pth.tar-{epoch}``, else ``model-best.pth.tar``, else the latest."""
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given "
+                  "(ignore this if it's done on purpose)")
+            return
+        for name in self.get_model_names():
+            fdir = osp.join(directory, name)
+            if epoch is not None:
+                model_path = osp.join(fdir, f"model.pth.tar-{epoch}")
+            elif osp.exists(osp.join(fdir, "model-best.pth.tar")):
+                model_path = osp.join(fdir, "model-best.pth.tar")
+            elif osp.exists(osp.join(fdir, "checkpoint")):
+                model_path = _latest_checkpoint(fdir)
+            else:
+                model_path = osp.join(fdir, "model-best.pth.tar")
+            if not osp.exists(model_path):
+                raise FileNotFoundError(f'No model at "{model_path}". Check --model-dir and --load-epoch '
+                                        f"(checkpoints are named model.pth.tar-N, N = epochs completed).")
+            checkpoint = load_checkpoint(model_path)
+            val_result = checkpoint.get("val_result")
+            extra = f", val_result={val_result:.1f}" if val_result is not None else ""
+            print(f"Load {model_path} to {name} (epoch={checkpoint['epoch']}{extra})")
+            self._models[name].load_state_dict(checkpoint["state_dict"])
+
+    def set_model_mode(self, mode: str = "train", names: str | list[str] | None = None) -> None:
+        for name in self.get_model_names(names):
+            if mode == "train":
+                self._models[name].train()
+            elif mode in ("test", "eval"):
+                self._models[name].eval()
+            else:
+                raise KeyError(f"Unknown model mode {mode!r}; use 'train', 'test' or 'eval'")
+
+    def update_lr(self, names: str | list[str] | None = None) -> None:
+        for name in self.get_model_names(names):
+            if self._scheds[name] is not None:
+                self._scheds[name].step()
+
+    def detect_anomaly(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss).all():
+            raise FloatingPointError("Loss is infinite or NaN!")
+
+    def init_writer(self, log_dir: str) -> None:
+        """TensorBoard writer when the ``tensorboard`` package is installed; scalars are skipped otherwise."""
+        if self.__dict__.get("_writer") is not None:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            print("TensorBoard is not installed: training scalars are not written (pip install tensorboard)")
+            return
+        print(f"Initialize tensorboard (log_dir={log_dir})")
+        self._writer = SummaryWriter(log_dir=log_dir)
+
+    def close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def write_scalar(self, tag: str, scalar_value: float, global_step: int | None = None) -> None:
+        if self._writer is not None:
+            self._writer.add_scalar(tag, scalar_value, global_step)
+
+    def train(self, start_epoch: int, max_epoch: int) -> None:
+        self.start_epoch = start_epoch
+        self.max_epoch = max_epoch
+        self.before_train()
+        for self.epoch in range(self.start_epoch, self.max_epoch):
+            self.before_epoch()
+            epoch_start = time.time()
+            self.run_epoch()
+            self.train_seconds += time.time() - epoch_start
+            self.after_epoch()
+        self.after_train()
+
+    def before_train(self) -> None:
+        pass
+
+    def after_train(self) -> None:
+        pass
+
+    def before_epoch(self) -> None:
+        pass
+
+    def after_epoch(self) -> None:
+        pass
+
+    def run_epoch(self) -> None:
+        raise NotImplementedError
+
+    def test(self, split: str | None = None):
+        raise NotImplementedError
+
+    def parse_batch_train(self, batch: dict):
+        raise NotImplementedError
+
+    def parse_batch_test(self, batch: dict):
+        raise NotImplementedError
+
+    def forward_backward(self, batch: dict) -> dict:
+        raise NotImplementedError
+
+    def model_inference(self, input: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def model_zero_grad(self, names: str | list[str] | None = None) -> None:
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].zero_grad()
+
+    def model_backward(self, loss: torch.Tensor) -> None:
+        self.detect_anomaly(loss)
+        loss.backward()
+
+    def model_update(self, names: str | list[str] | None = None) -> None:
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].step()
+
+    def model_backward_and_update(self, loss: torch.Tensor, names: str | list[str] | None = None) -> None:
+        self.model_zero_grad(names)
+        self.model_backward(loss)
+        self.model_update(names)
+
+
+class SimpleTrainer(TrainerBase):
+    """Trainer with a DataManager, an evaluator, checkpointing per ``TRAIN.CHECKPOINT_FREQ`` and a final test."""
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.check_cfg(cfg)
+        self.device = torch.device("cuda") if torch.cuda.is_available() and cfg.USE_CUDA else torch.device("cpu")
+        self.start_epoch = self.epoch = 0
+        self.max_epoch = cfg.OPTIM.MAX_EPOCH
+        self.output_dir = cfg.OUTPUT_DIR
+        self.cfg = cfg
+        self.test_results: OrderedDict | None = None
+        self.build_data_loader()
+        self.build_model()
+        self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
+        self.best_result = -np.inf
+
+    def check_cfg(self, cfg) -> None:
+        """Validate the config for this trainer before anything is built (``self.cfg`` is not set yet)."""
+
+    def build_data_loader(self) -> None:
+        dm = DataManager(self.cfg)
+        self.train_loader_x = dm.train_loader_x
+        self.train_loader_u = dm.train_loader_u
+        self.val_loader = dm.val_loader
+        self.test_loader = dm.test_loader
+        self.num_classes = dm.num_classes
+        self.num_source_domains = dm.num_source_domains
+        self.lab2cname = dm.lab2cname
+        self.dm = dm
+
+    def build_model(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement build_model() and register its models")
+
+    def run_info(self) -> dict:
+        """Facts about the run for ``results.json`` (trainers add e.g. query counts)."""
+        params = sum(p.numel() for m in self._models.values() for p in m.parameters() if p.requires_grad)
+        return {"learnable_parameters": params, "train_time_s": round(self.train_seconds, 3)}
+
+    def train(self) -> None:
+        super().train(self.start_epoch, self.max_epoch)
+
+    def before_train(self) -> None:
+        directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
+        self.start_epoch = self.resume_model_if_exist(directory)
+        writer_dir = osp.join(self.output_dir, "tensorboard")
+        mkdir_if_missing(writer_dir)
+        self.init_writer(writer_dir)
+        self.time_start = time.time()
+
+    def after_train(self) -> None:
+        print("Finish training")
+        if not self.cfg.TEST.NO_TEST:
+            if self.cfg.TEST.FINAL_MODEL == "best_val":
+                print("Deploy the model with the best val performance")
+                self.load_model(self.output_dir)
+            else:
+                print("Deploy the last-epoch model")
+            self.test()
+        elapsed = round(time.time() - self.time_start)
+        print(f"Elapsed: {datetime.timedelta(seconds=elapsed)}")
+        self.close_writer()
+
+    def after_epoch(self) -> None:
+        last_epoch = (self.epoch + 1) == self.max_epoch
+        do_test = not self.cfg.TEST.NO_TEST
+        freq = self.cfg.TRAIN.CHECKPOINT_FREQ
+        meet_checkpoint_freq = (self.epoch + 1) % freq == 0 if freq > 0 else False
+        if do_test and self.cfg.TEST.FINAL_MODEL == "best_val":
+            curr_result = self.test(split="val")
+            if curr_result > self.best_result:
+                self.best_result = curr_result
+                self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name="model-best.pth.tar")
+        if meet_checkpoint_freq or last_epoch:
+            self.save_model(self.epoch, self.output_dir)
+
+    @torch.no_grad()
+    def test(self, split: str | None = None) -> float:
+        """Evaluate on ``split`` (default ``TEST.SPLIT``); prints the result block and returns accuracy."""
+        self.set_model_mode("eval")
+        self.evaluator.reset()
+        split = split or self.cfg.TEST.SPLIT
+        if split == "val" and self.val_loader is not None:
+            data_loader = self.val_loader
+        else:
+            split = "test"
+            data_loader = self.test_loader
+        print(f"Evaluate on the *{split}* set")
+        self.eval_split = split
+        for batch in tqdm(data_loader):
+            input, label = self.parse_batch_test(batch)
+            output = self.model_inference(input)
+            self.evaluator.process(output, label)
+        results = self.evaluator.evaluate()
+        for k, v in results.items():
+            self.write_scalar(f"{split}/{k}", v, self.epoch)
+        if split == "test":
+            self.test_results = results
+        return list(results.values())[0]
+
+    def model_inference(self, input: torch.Tensor) -> torch.Tensor:
+        return self.model(input)
+
+    def parse_batch_test(self, batch: dict):
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    def get_current_lr(self, names: str | list[str] | None = None) -> float:
+        name = self.get_model_names(names)[0]
+        optim = self._optims[name]
+        if optim is None:
+            return 0.0
+        if hasattr(optim, "param_groups"):
+            return optim.param_groups[0]["lr"]
+        return float(getattr(optim, "lr", 0.0))
+
+
+class TrainerX(SimpleTrainer):
+    """Trainer over labelled data only (the base of CoOp-family and BlackVIP trainers)."""
+
+    def run_epoch(self) -> None:
+        self.set_model_mode("train")
+        losses = MetricMeter()
+        batch_time = AverageMeter()
+        data_time = AverageMeter()
+        self.num_batches = len(self.train_loader_x)
+        end = time.time()
+        for self.batch_idx, batch in enumerate(self.train_loader_x):
+            data_time.update(time.time() - end)
+            loss_summary = self.forward_backward(batch)
+            batch_time.update(time.time() - end)
+            losses.update(loss_summary)
+
+            meet_freq = (self.batch_idx + 1) % self.cfg.TRAIN.PRINT_FREQ == 0
+            only_few_batches = self.num_batches < self.cfg.TRAIN.PRINT_FREQ
+            if meet_freq or only_few_batches:
+                nb_remain = self.num_batches - self.batch_idx - 1
+                nb_remain += (self.max_epoch - self.epoch - 1) * self.num_batches
+                eta = str(datetime.timedelta(seconds=int(batch_time.avg * nb_remain)))
+                print(" ".join([
+                    f"epoch [{self.epoch + 1}/{self.max_epoch}]",
+                    f"batch [{self.batch_idx + 1}/{self.num_batches}]",
+                    f"time {batch_time.val:.3f} ({batch_time.avg:.3f})",
+                    f"data {data_time.val:.3f} ({data_time.avg:.3f})",
+                    f"{losses}",
+                    f"lr {self.get_current_lr():.4e}",
+                    f"eta {eta}",
+                ]))
+            n_iter = self.epoch * self.num_batches + self.batch_idx
+            for name, meter in losses.meters.items():
+                self.write_scalar("train/" + name, meter.avg, n_iter)
+            self.write_scalar("train/lr", self.get_current_lr(), n_iter)
+            end = time.time()
+
+    def parse_batch_train(self, batch: dict):
+        return batch["img"].to(self.device), batch["label"].to(self.device), batch["domain"].to(self.device)

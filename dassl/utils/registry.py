@@ -1,0 +1,57 @@
+"""Name -> class registries that plugins fill by decorating their classes."""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable
+
+
+class Registry:
+    """Maps a class's ``__name__`` to the class; unknown names suggest the closest match."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._obj_map: dict[str, Any] = {}
+
+    def _do_register(self, name: str, obj: Any, force: bool = False) -> None:
+        if name in self._obj_map and not force:
+            raise KeyError(f'An object named "{name}" was already registered in "{self._name}" registry')
+        self._obj_map[name] = obj
+
+    def register(self, obj: Any = None, force: bool = False) -> Callable | None:
+        """Use as ``@REG.register()`` (returns the class) or ``REG.register(cls)`` (returns None)."""
+        if obj is None:
+            def wrapper(fn_or_class):
+                self._do_register(fn_or_class.__name__, fn_or_class, force=force)
+                return fn_or_class
+
+            return wrapper
+        self._do_register(obj.__name__, obj, force=force)
+        return None
+
+    def get(self, name: str) -> Any:
+        if name not in self._obj_map:
+            raise KeyError(f'Object name "{name}" does not exist in "{self._name}" registry. '
+                           f"{suggestion(name, self.registered_names())}")
+        return self._obj_map[name]
+
+    def registered_names(self) -> list[str]:
+        return list(self._obj_map.keys())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._obj_map
+
+
+def suggestion(requested: str, available: list[str]) -> str:
+    """A 'did you mean' hint naming the closest available name, plus the full list."""
+    close = difflib.get_close_matches(requested, available, n=1, cutoff=0.0)
+    hint = f'Did you mean "{close[0]}"? ' if close else ""
+    return f"{hint}Available: {sorted(available)}"
+
+
+def check_availability(requested: str, available: list[str]) -> None:
+    """Raise a ValueError with a 'did you mean' hint when ``requested`` is not in ``available``."""
+    if requested not in available:
+        close = difflib.get_close_matches(requested, available, n=1, cutoff=0.0)
+        mean = f" (do you mean [{close[0]}]?)" if close else ""
+        raise ValueError(f"The requested one is expected to belong to {sorted(available)}, "
+                         f"but got [{requested}]{mean}")

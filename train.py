@@ -1,0 +1,197 @@
+"""Train and evaluate a registered trainer on a registered dataset (CoOp/BlackVIP command line and merge order).
+
+    python train.py --root DATA --seed 1 --trainer BLACKVIP \
+        --dataset-config-file configs/datasets/svhn.yaml --config-file configs/trainers/BLACKVIP/vit_b16.yaml \
+        --output-dir output/svhn/BLACKVIP/seed1 DATASET.NUM_SHOTS 16
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import os.path as osp
+import pkgutil
+import sys
+import time
+
+import torch
+
+from dassl.config import CfgNode, get_cfg_default
+from dassl.engine import build_trainer
+from dassl.utils import close_logger, collect_env_info, set_random_seed, setup_logger, write_json
+from trainers.config import extend_cfg
+
+PLUGIN_PACKAGES = ("datasets", "trainers")
+
+
+def load_plugins() -> None:
+    """Import every module of ``datasets/`` and ``trainers/`` so their classes register (drop-in plugins)."""
+    for package_name in PLUGIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
+            importlib.import_module(info.name)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=str, default="", help="path to the datasets folder")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from")
+    parser.add_argument("--seed", type=int, default=-1, help="seed (>= 0, 0 included) for a fixed run")
+    parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    parser.add_argument("--config-file", type=str, default="", help="path to the trainer config file")
+    parser.add_argument("--dataset-config-file", type=str, default="", help="path to the dataset config file")
+    parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
+    parser.add_argument("--backbone", type=str, default="", help="name of the backbone (CLIP architecture)")
+    parser.add_argument("--head", type=str, default="", help="name of the head")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="", help="load the model from this directory (eval-only)")
+    parser.add_argument("--load-epoch", type=int, help="load the weights saved after this epoch (eval-only)")
+    parser.add_argument("--no-train", action="store_true", help="build the trainer but do not train")
+    parser.add_argument("--randomize", type=int, default=1,
+                        help="Colour-Biased MNIST: shuffle which digits get the biased colour (1) or not (0)")
+    parser.add_argument("--use_wandb", action="store_true", help="log the final result to Weights & Biases")
+    parser.add_argument("--wb_name", type=str, default="test", help="Weights & Biases project")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
+                        help="modify config options using the command line (KEY VALUE pairs)")
+    return parser.parse_args(argv)
+
+
+def reset_cfg(cfg: CfgNode, args: argparse.Namespace) -> None:
+    """Apply the command-line flags that were given."""
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed >= 0:
+        cfg.SEED = args.seed
+    if args.source_domains:
+        cfg.DATASET.SOURCE_DOMAINS = args.source_domains
+    if args.target_domains:
+        cfg.DATASET.TARGET_DOMAINS = args.target_domains
+    if args.transforms:
+        cfg.INPUT.TRANSFORMS = args.transforms
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+    if args.head:
+        cfg.MODEL.HEAD.NAME = args.head
+
+
+def setup_cfg(args: argparse.Namespace) -> CfgNode:
+    """Defaults -> plugin keys -> dataset yaml -> trainer yaml -> flags -> KEY VALUE opts, then freeze."""
+    cfg = get_cfg_default()
+    extend_cfg(cfg, randomize=bool(args.randomize))
+    for path, what in ((args.dataset_config_file, "dataset"), (args.config_file, "trainer")):
+        if path:
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'The {what} config file "{path}" does not exist.')
+            cfg.merge_from_file(path)
+    reset_cfg(cfg, args)
+    cfg.merge_from_list(args.opts or [])
+    cfg.freeze()
+    return cfg
+
+
+def has_checkpoint(directory: str) -> bool:
+    """True if ``directory`` holds a Dassl-layout checkpoint (``<model>/checkpoint``)."""
+    if not osp.isdir(directory):
+        return False
+    return any(osp.isfile(osp.join(directory, d, "checkpoint")) for d in os.listdir(directory))
+
+
+def print_args(args: argparse.Namespace, cfg: CfgNode) -> None:
+    print("***************")
+    print("** Arguments **")
+    print("***************")
+    for key in sorted(args.__dict__):
+        print(f"{key}: {args.__dict__[key]}")
+    print("************")
+    print("** Config **")
+    print("************")
+    print(cfg)
+
+
+def collect_results(cfg: CfgNode, trainer, wall_time: float, eval_only: bool) -> dict:
+    """The contents of ``results.json``: metrics, queries, parameters, timing, identity and the full config."""
+    metrics = trainer.test_results or {}
+    results = {
+        "trainer": cfg.TRAINER.NAME,
+        "dataset": cfg.DATASET.NAME,
+        "seed": cfg.SEED,
+        "shots": cfg.DATASET.NUM_SHOTS,
+        "backbone": cfg.MODEL.BACKBONE.NAME,
+        "eval_only": eval_only,
+        "accuracy": metrics.get("accuracy"),
+        "error": metrics.get("error_rate"),
+        "macro_f1": metrics.get("macro_f1"),
+        "wall_time_s": round(wall_time, 3),
+    }
+    results.update(trainer.run_info())
+    results["config"] = yaml_safe(cfg)
+    return results
+
+
+def yaml_safe(cfg: CfgNode) -> dict:
+    """The config as plain dicts/lists (tuples become lists) for JSON."""
+    def convert(node):
+        if isinstance(node, dict):
+            return {k: convert(v) for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [convert(v) for v in node]
+        return node
+
+    return convert(cfg)
+
+
+def main(args: argparse.Namespace) -> dict:
+    """Run one experiment; returns what was written to ``OUTPUT_DIR/results.json``."""
+    start = time.time()
+    load_plugins()
+    cfg = setup_cfg(args)
+    if cfg.SEED >= 0:
+        print(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+    resuming = not args.eval_only and has_checkpoint(cfg.RESUME or cfg.OUTPUT_DIR)
+    setup_logger(cfg.OUTPUT_DIR, append=resuming)
+    wandb = None
+    try:
+        if args.use_wandb:
+            try:
+                import wandb
+            except ImportError:
+                raise SystemExit("--use_wandb needs the wandb package: pip install wandb") from None
+            wandb.init(project=args.wb_name, name=cfg.OUTPUT_DIR, config=yaml_safe(cfg))
+        if torch.cuda.is_available() and cfg.USE_CUDA:
+            torch.backends.cudnn.benchmark = True
+        print_args(args, cfg)
+        print("Collecting env info ...")
+        print("** System info **\n" + collect_env_info() + "\n")
+
+        trainer = build_trainer(cfg)
+        if args.eval_only:
+            model_dir = args.model_dir or (cfg.OUTPUT_DIR if trainer.get_model_names() else "")
+            trainer.load_model(model_dir, epoch=args.load_epoch)
+            trainer.test()
+        elif not args.no_train:
+            trainer.train()
+        else:
+            return {}
+        results = collect_results(cfg, trainer, time.time() - start, args.eval_only)
+        write_json(results, osp.join(cfg.OUTPUT_DIR, "results.json"))
+        if wandb is not None:
+            wandb.log({k: v for k, v in results.items() if isinstance(v, (int, float))})
+            wandb.finish()
+        return results
+    finally:
+        sys.stdout.flush()
+        close_logger()
+
+
+if __name__ == "__main__":
+    main(parse_args())
