@@ -1,0 +1,469 @@
+"""BlackVIP's Coordinator: a frozen image encoder plus a small learnable decoder that writes an image-sized prompt.
+
+Also holds ``CoordinatorInit`` (the scratch conv-encoder variant) and the frozen-encoder factory
+``build_encoder``, which loads Hugging Face checkpoints from an explicit path or the local cache and
+downloads only when asked to.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from trainers.prompters import CLIP_MEAN, CLIP_STD, Prompter, clip_to_pixel_range
+
+DECODER_GRID = 7
+"""The decoder starts from a 7 x 7 map and doubles it five times, to 224 x 224."""
+PROMPT_SIZE = DECODER_GRID * 2**5
+
+
+def upsample_stage(c_in: int, c_mid: int, c_out: int, groups: int) -> nn.Sequential:
+    """Grouped 2x2 stride-2 transposed conv (with bias), 1x1 channel mixer (no bias), BatchNorm, GELU."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(c_in, c_mid, kernel_size=2, stride=2, groups=groups),
+        nn.ConvTranspose2d(c_mid, c_out, kernel_size=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.GELU(),
+    )
+
+
+class Decoder(nn.Module):
+    """Prompt decoder: ``[z, trigger]`` reshaped to (src_dim/49, 7, 7), upsampled by five stages to a 3x224x224 prompt.
+
+    The trigger (``src_dim - z_dim`` values, U(0, 0.1)) fills the channels the encoder features leave
+    free; with ``z_dim == src_dim`` there is none. No output activation.
+    """
+
+    def __init__(self, src_dim: int, z_dim: int, stage1_groups: Optional[int] = None) -> None:
+        super().__init__()
+        cells = DECODER_GRID * DECODER_GRID
+        if src_dim % cells != 0:
+            raise ValueError(f"src_dim must be divisible by {cells}, got {src_dim}")
+        if z_dim > src_dim:
+            raise ValueError(f"src_dim ({src_dim}) must be at least the feature size ({z_dim})")
+        self.src_channels = src_dim // cells
+        groups = stage1_groups if stage1_groups is not None else min(self.src_channels, 64)
+        self.body = nn.Sequential(
+            upsample_stage(self.src_channels, 64, 64, groups),
+            upsample_stage(64, 64, 32, 64),
+            upsample_stage(32, 32, 32, 32),
+            upsample_stage(32, 32, 16, 32),
+            nn.ConvTranspose2d(16, 3, kernel_size=2, stride=2, bias=False),
+        )
+        trigger_dim = src_dim - z_dim
+        self.trigger = nn.Parameter(torch.rand(1, trigger_dim) * 0.1) if trigger_dim > 0 else None
+
+    def forward(self, z: Tensor) -> Tensor:
+        n = z.shape[0]
+        flat = z.reshape(n, -1)
+        if self.trigger is not None:
+            flat = torch.cat([flat, self.trigger.expand(n, -1)], dim=1)
+        return self.body(flat.view(n, self.src_channels, DECODER_GRID, DECODER_GRID))
+
+
+class ConvEncoder(nn.Module):
+    """Random conv encoder of ``coordinator_init``: five [3x3 conv, 2x2 stride-2 conv, BN, GELU] blocks, 224 -> 7x7.
+
+    Channels 3->32->32, 32->64->64, 64->64->64, 64->128->128, 128->out_dim->out_dim. Its BatchNorms keep
+    no running statistics, so they always normalise with the batch's own statistics, in any mode.
+    """
+
+    def __init__(self, out_dim: int = 32) -> None:
+        super().__init__()
+        widths = [(3, 32), (32, 64), (64, 64), (64, 128), (128, out_dim)]
+        self.blocks = nn.Sequential(*[self._block(c_in, c_out) for c_in, c_out in widths])
+        self.out_dim = out_dim
+        self.input_size = PROMPT_SIZE
+
+    @staticmethod
+    def _block(c_in: int, c_out: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding=1),
+            nn.Conv2d(c_out, c_out, kernel_size=2, stride=2, bias=False),
+            nn.BatchNorm2d(c_out, track_running_stats=False),
+            nn.GELU(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.blocks(x)
+
+
+@dataclass
+class CoordinatorContext:
+    """The per-batch work a Coordinator does once per step: the input images and their encoder features."""
+
+    x: Tensor
+    z: Tensor
+
+
+class _EncoderDecoderPrompter(Prompter):
+    """Shared machinery: encoder features computed once in ``prepare``, one decoder pass per parameter vector.
+
+    The decoder's BatchNorms follow the module's mode: in train mode every pass (``forward`` or each row
+    of ``apply_many``, in row order) normalises with its own batch statistics and updates the running
+    statistics; in eval mode the running statistics are used.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: Decoder,
+        p_eps: float,
+        mean: Sequence[float],
+        std: Sequence[float],
+        image_size: int,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder.requires_grad_(False)
+        self.decoder = decoder
+        self.p_eps = float(p_eps)
+        self.mean = tuple(mean)
+        self.std = tuple(std)
+        self.image_size = image_size
+
+    def learnable_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return list(self.decoder.named_parameters(prefix="decoder"))
+
+    def prepare(self, x: Tensor) -> CoordinatorContext:
+        """Run the frozen encoder once on the batch (resized to the encoder's input size if needed)."""
+        if x.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(f"expected {self.image_size}x{self.image_size} images, got {tuple(x.shape[-2:])}")
+        size = self.encoder.input_size
+        if x.shape[-1] == size:
+            encoder_input = x
+        else:
+            encoder_input = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            z = self.encoder(encoder_input)
+        return CoordinatorContext(x=x, z=z)
+
+    def render(self, x: Tensor, prompt: Tensor) -> Tensor:
+        """``clip_to_pixel_range(x + p_eps * prompt)``; a 224 prompt is resized to the image size first."""
+        if prompt.shape[-2:] != x.shape[-2:]:
+            prompt = F.interpolate(prompt, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
+        return clip_to_pixel_range(x + self.p_eps * prompt, self.mean, self.std)
+
+    def forward(self, x: Tensor) -> Tensor:
+        ctx = self.prepare(x)
+        return self.render(ctx.x, self.decoder(ctx.z))
+
+    def apply_many(self, ctx: CoordinatorContext, W: Tensor) -> Tensor:
+        W = self._check_many(W)
+        outputs = []
+        with torch.no_grad():
+            for w in W:
+                params = {name.removeprefix("decoder."): value for name, value in self.split_flat(w).items()}
+                outputs.append(self.render(ctx.x, functional_call(self.decoder, params, (ctx.z,))))
+        return torch.cat(outputs)
+
+
+def _drop_encoder_state(module: nn.Module, state_dict: dict, prefix: str, local_metadata: Any) -> None:
+    """``state_dict`` hook: leave the frozen pretrained encoder out of checkpoints."""
+    for key in [k for k in state_dict if k.startswith(prefix + "encoder.")]:
+        del state_dict[key]
+
+
+def _keep_encoder_state(module: nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
+    """``load_state_dict`` pre-hook: a checkpoint without encoder entries keeps the encoder as it is."""
+    for name, value in module.encoder.state_dict().items():
+        state_dict.setdefault(prefix + "encoder." + name, value)
+
+
+class Coordinator(_EncoderDecoderPrompter):
+    """BlackVIP's prompt generator: frozen pretrained encoder -> features z, decoder(z, trigger) -> prompt.
+
+    Output ``clip_to_pixel_range(x + p_eps * prompt)``. Learnable: decoder and trigger (9,920 values with
+    z_dim 768 and src_dim 1568). ``encoder`` is a ``FrozenEncoder`` or any module mapping images to
+    (N, out_dim) with ``out_dim`` and ``input_size`` attributes (and optionally ``stage1_groups``). It stays
+    in eval mode whatever the module's mode, and it is left out of ``state_dict`` (it is rebuilt from its
+    own weights), so checkpoints hold only what was learned.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        src_dim: int = 1568,
+        p_eps: float = 1.0,
+        mean: Sequence[float] = CLIP_MEAN,
+        std: Sequence[float] = CLIP_STD,
+        image_size: int = 224,
+    ) -> None:
+        z_dim = encoder.out_dim
+        cells = DECODER_GRID * DECODER_GRID
+        if src_dim % cells != 0 or src_dim <= z_dim:
+            raise ValueError(
+                f"src_dim must be a multiple of {cells} larger than the encoder's feature size {z_dim}, got {src_dim}"
+            )
+        decoder = Decoder(src_dim, z_dim, getattr(encoder, "stage1_groups", None))
+        super().__init__(encoder.eval(), decoder, p_eps, mean, std, image_size)
+        self.register_state_dict_post_hook(_drop_encoder_state)
+        self.register_load_state_dict_pre_hook(_keep_encoder_state)
+
+    def train(self, mode: bool = True) -> "Coordinator":
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+
+class CoordinatorInit(_EncoderDecoderPrompter):
+    """BlackVIP with a randomly initialised, frozen conv encoder (the reference's ``coordinator_init``).
+
+    The (N, e_out_dim, 7, 7) encoder map feeds the decoder directly (no trigger); only the decoder is
+    learnable (9,120 values for e_out_dim 32). The encoder's BatchNorms always use batch statistics, as
+    the reference's encoder is never switched to eval mode. Its random weights are part of ``state_dict``.
+    """
+
+    def __init__(
+        self,
+        e_out_dim: int = 32,
+        p_eps: float = 1.0,
+        mean: Sequence[float] = CLIP_MEAN,
+        std: Sequence[float] = CLIP_STD,
+        image_size: int = 224,
+    ) -> None:
+        src_dim = e_out_dim * DECODER_GRID * DECODER_GRID
+        super().__init__(ConvEncoder(e_out_dim), Decoder(src_dim, src_dim), p_eps, mean, std, image_size)
+
+
+class FrozenEncoder(nn.Module):
+    """A pretrained image encoder held fixed: always in eval mode, no gradients; CLIP-normalised images -> (N, out_dim).
+
+    ``stage1_groups`` is the group count the reference pairs with this encoder in the decoder's first
+    stage (None: ``min(src_channels, 64)``).
+    """
+
+    def __init__(self, model: nn.Module, out_dim: int, input_size: int, stage1_groups: Optional[int] = None) -> None:
+        super().__init__()
+        self.model = model
+        self.out_dim = out_dim
+        self.input_size = input_size
+        self.stage1_groups = stage1_groups
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "FrozenEncoder":
+        return super().train(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.features(x)
+
+    def features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class ViTCLSEncoder(FrozenEncoder):
+    """CLS token of a Hugging Face ``ViTModel``, read before the final LayerNorm (last block's output) or after it."""
+
+    def __init__(self, model: nn.Module, before_final_norm: bool) -> None:
+        super().__init__(model, model.config.hidden_size, model.config.image_size)
+        self.before_final_norm = before_final_norm
+
+    def features(self, x: Tensor) -> Tensor:
+        if self.before_final_norm:
+            return self.model(pixel_values=x, output_hidden_states=True).hidden_states[-1][:, 0]
+        return self.model(pixel_values=x).last_hidden_state[:, 0]
+
+
+class ResNetPoolEncoder(FrozenEncoder):
+    """Globally pooled features of a Hugging Face ``ResNetModel``, flattened to (N, C)."""
+
+    def __init__(self, model: nn.Module, stage1_groups: Optional[int] = None) -> None:
+        super().__init__(model, model.config.hidden_sizes[-1], PROMPT_SIZE, stage1_groups)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.model(pixel_values=x).pooler_output.flatten(1)
+
+
+class EncoderWeightsNotFoundError(FileNotFoundError):
+    """Raised when an encoder's pretrained weights are neither at the given path nor in the local cache."""
+
+
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+VIT_CONFIG_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "layer_norm_eps",
+    "image_size",
+    "patch_size",
+    "num_channels",
+    "qkv_bias",
+)
+
+
+def has_checkpoint(folder: Path) -> bool:
+    """Whether ``folder`` holds a Hugging Face checkpoint: config.json plus a weights file."""
+    return (folder / "config.json").is_file() and any((folder / name).is_file() for name in WEIGHT_FILES)
+
+
+def _not_found(name: str, repo_id: str, looked_in: str) -> EncoderWeightsNotFoundError:
+    return EncoderWeightsNotFoundError(
+        f"Pretrained weights for encoder '{name}' not found: looked for the Hugging Face checkpoint '{repo_id}' "
+        f"(config.json plus {' or '.join(WEIGHT_FILES[::2])}) {looked_in}. "
+        f"To get them, run `huggingface-cli download {repo_id}` where the hub is reachable (and copy the cache or "
+        f"the downloaded folder here), then pass the folder as path= (config key TRAINER.BLACKVIP.PT_BACKBONE_PATH), "
+        f"or build with allow_download=True to fetch it now."
+    )
+
+
+def _download(repo_id: str, cache_dir: str) -> Path:
+    """Fetch config and weights into the cache, preferring safetensors over the pickle format."""
+    from huggingface_hub import snapshot_download
+
+    folder = Path(snapshot_download(repo_id, cache_dir=cache_dir, allow_patterns=["config.json", "model.safetensors*"]))
+    if not has_checkpoint(folder):
+        folder = Path(snapshot_download(repo_id, cache_dir=cache_dir, allow_patterns=["pytorch_model.bin*"]))
+    return folder
+
+
+def locate_weights(name: str, repo_id: str, path: str = "", allow_download: bool = False) -> Path:
+    """Folder holding ``repo_id``'s checkpoint: ``path`` (a folder, or a file inside one) if given, else the HF cache.
+
+    The network is used only when ``allow_download`` is true and the cache lacks the checkpoint.
+    """
+    if path:
+        folder = Path(path).expanduser()
+        if folder.is_file():
+            folder = folder.parent
+        if not has_checkpoint(folder):
+            raise _not_found(name, repo_id, f"at the given path {path}")
+        return folder
+    from huggingface_hub import constants, snapshot_download
+
+    cache_dir = constants.HF_HUB_CACHE
+    try:
+        folder = Path(snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True))
+        if has_checkpoint(folder):
+            return folder
+    except FileNotFoundError:
+        pass
+    if allow_download:
+        return _download(repo_id, cache_dir)
+    raise _not_found(name, repo_id, f"in the Hugging Face cache {cache_dir} (no path was given)")
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load report and progress bars; ``_require_complete`` does the checking instead."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _require_complete(info: dict, folder: Path) -> None:
+    """Fail loudly when a checkpoint left weights of the model randomly initialised or mis-shaped."""
+    if info["missing_keys"] or info["mismatched_keys"]:
+        raise RuntimeError(
+            f"checkpoint in {folder} does not fit the encoder: missing {sorted(info['missing_keys'])}, "
+            f"mismatched {sorted(map(str, info['mismatched_keys']))}"
+        )
+
+
+def load_vit(folder: Path) -> nn.Module:
+    """Plain ``ViTModel`` (no pooler) built from the folder's config and loaded with its ``vit.*`` / ViT weights.
+
+    An MAE checkpoint's config is read for its ViT fields only, so the model never masks or shuffles patches.
+    """
+    from transformers import ViTConfig, ViTModel
+
+    raw = json.loads((folder / "config.json").read_text())
+    config = ViTConfig(**{key: raw[key] for key in VIT_CONFIG_FIELDS if key in raw})
+    with _quiet_transformers():
+        model, info = ViTModel.from_pretrained(
+            folder, config=config, add_pooling_layer=False, local_files_only=True, output_loading_info=True
+        )
+    _require_complete(info, folder)
+    return model
+
+
+def load_resnet(folder: Path) -> nn.Module:
+    """``ResNetModel`` with the folder's config and weights."""
+    from transformers import ResNetModel
+
+    with _quiet_transformers():
+        model, info = ResNetModel.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+    _require_complete(info, folder)
+    return model
+
+
+EncoderBuilder = Callable[[str, bool], FrozenEncoder]
+_ENCODERS: dict[str, EncoderBuilder] = {}
+
+
+def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
+    """Decorator adding a builder ``(path, allow_download) -> FrozenEncoder`` to the registry under ``name``."""
+
+    def add(builder: EncoderBuilder) -> EncoderBuilder:
+        if name in _ENCODERS:
+            raise KeyError(f"encoder '{name}' is already registered")
+        _ENCODERS[name] = builder
+        return builder
+
+    return add
+
+
+def available_encoders() -> list[str]:
+    """Names accepted by ``build_encoder``."""
+    return sorted(_ENCODERS)
+
+
+def build_encoder(name: str, path: str = "", allow_download: bool = False) -> FrozenEncoder:
+    """Frozen encoder registered as ``name``, weights from ``path`` or the local cache (network only if allowed)."""
+    if name not in _ENCODERS:
+        raise ValueError(f"unknown encoder '{name}'; available: {', '.join(available_encoders())}")
+    return _ENCODERS[name](path, allow_download)
+
+
+@register_encoder("vit-mae-base")
+def _vit_mae_base(path: str, allow_download: bool) -> FrozenEncoder:
+    folder = locate_weights("vit-mae-base", "facebook/vit-mae-base", path, allow_download)
+    return ViTCLSEncoder(load_vit(folder), before_final_norm=True)
+
+
+@register_encoder("vit-base")
+def _vit_base(path: str, allow_download: bool) -> FrozenEncoder:
+    folder = locate_weights("vit-base", "google/vit-base-patch16-224-in21k", path, allow_download)
+    return ViTCLSEncoder(load_vit(folder), before_final_norm=False)
+
+
+@register_encoder("dino-resnet-50")
+def _dino_resnet_50(path: str, allow_download: bool) -> FrozenEncoder:
+    folder = locate_weights("dino-resnet-50", "Ramos-Ramos/dino-resnet-50", path, allow_download)
+    return ResNetPoolEncoder(load_resnet(folder), stage1_groups=32)
+
+
+@register_encoder("tiny-vit")
+def _tiny_vit(path: str, allow_download: bool) -> FrozenEncoder:
+    """Small random ViT (hidden 32, 2 layers, fixed seed) read out like vit-mae-base; for tests, needs no weights."""
+    from transformers import ViTConfig, ViTModel
+
+    config = ViTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=224, patch_size=16
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = ViTModel(config, add_pooling_layer=False)
+    return ViTCLSEncoder(model, before_final_norm=True)
