@@ -90,4 +90,5 @@ def extend_cfg(cfg: CN, randomize: bool = True) -> CN:
     cfg.TARGET.CLASSIFIER.ARCH = "efficientnet-lite0"
     cfg.TARGET.CLASSIFIER.LABEL_MAP = "semantic"  # semantic or index
     cfg.TARGET.CLASSIFIER.INDICES = []  # index map: ImageNet class per downstream class (empty = 0..C-1)
+    cfg.TARGET.CLASSIFIER.TEMPERATURE = 0.05  # semantic map: sharpness of the class-name similarity
     return cfg

@@ -1,0 +1,213 @@
+"""CLIP zero-shot head as a black-box target: open_clip models with OpenAI weights, plus tiny random CLIPs for tests.
+
+Weights are found, in order: ``TARGET.CHECKPOINT``; the files ``clip.load`` leaves in ``~/.cache/clip`` (and
+``$XDG_CACHE_HOME/clip``); the Hugging Face cache that open_clip fills (read only); a download, only when
+``TARGET.DOWNLOAD`` is True. As with ``clip.load``, the checkpoint itself defines the architecture.
+"""
+import math
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+from open_clip.model import CLIP, build_model_from_openai_state_dict
+
+from .base import CLIP_MEAN, CLIP_STD, Target
+from .templates import DEFAULT_TEMPLATE, build_prompts
+
+# OpenAI model name (MODEL.BACKBONE.NAME) -> open_clip model whose "openai" weights it is (QuickGELU towers).
+OPENAI_ARCHS = {
+    "RN50": "RN50-quickgelu",
+    "RN101": "RN101-quickgelu",
+    "RN50x4": "RN50x4-quickgelu",
+    "RN50x16": "RN50x16-quickgelu",
+    "RN50x64": "RN50x64-quickgelu",
+    "ViT-B/32": "ViT-B-32-quickgelu",
+    "ViT-B/16": "ViT-B-16-quickgelu",
+    "ViT-L/14": "ViT-L-14-quickgelu",
+    "ViT-L/14@336px": "ViT-L-14-336-quickgelu",
+}
+
+# Tiny random CLIPs of both families (seconds on CPU). Widths are multiples of 64 so that OpenAI's
+# state-dict layout reads them back (it infers heads as width // 64); 224 px input like the real models.
+_TINY_TEXT = dict(context_length=77, vocab_size=49408, width=64, heads=1, layers=2)
+TINY_ARCHS = {
+    "tiny-vit": dict(embed_dim=64, vision_cfg=dict(image_size=224, patch_size=32, width=64, layers=2),
+                     text_cfg=_TINY_TEXT),
+    "tiny-rn": dict(embed_dim=64, vision_cfg=dict(image_size=224, width=8, layers=(1, 1, 1, 1)),
+                    text_cfg=_TINY_TEXT),
+}
+TINY_SEED = 0
+
+# Entries of OpenAI TorchScript archives (and traced open_clip models) that are not weights.
+_NON_WEIGHT_KEYS = {"input_resolution", "context_length", "vocab_size", "attn_mask"}
+_TEXT_CHUNK = 256
+
+
+def tiny_clip(name: str) -> CLIP:
+    """A tiny CLIP with seeded random weights (same weights on every call) and OpenAI's logit scale of 100."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        model = CLIP(**TINY_ARCHS[name], quick_gelu=True, init_logit_scale=math.log(100.0))
+    return model.eval()
+
+
+def openai_cache_dirs() -> list[Path]:
+    """Folders where ``clip.load`` keeps OpenAI checkpoints: ``~/.cache/clip``, then ``$XDG_CACHE_HOME/clip``."""
+    dirs = [Path("~/.cache/clip").expanduser()]
+    if os.environ.get("XDG_CACHE_HOME"):
+        dirs.append(Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "clip")
+    return list(dict.fromkeys(dirs))
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """fp32 state dict from an OpenAI TorchScript archive, a plain state dict (.pt/.bin) or a .safetensors file."""
+    path = str(path)
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(path)
+    elif _is_torchscript(path):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated; OpenAI's files still use it
+            state = torch.jit.load(path, map_location="cpu").state_dict()
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    if "state_dict" in state:
+        state = state["state_dict"]
+    state = {k.removeprefix("module."): v for k, v in state.items() if k not in _NON_WEIGHT_KEYS}
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _is_torchscript(path: str) -> bool:
+    """True for a TorchScript archive (a zip holding ``constants.pkl``) rather than a ``torch.save`` file."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") for name in archive.namelist())
+
+
+def model_from_state_dict(state: dict[str, torch.Tensor], source: str = "checkpoint") -> CLIP:
+    """Build the CLIP that an OpenAI-layout state dict describes and load it exactly in fp32."""
+    try:
+        model = build_model_from_openai_state_dict(dict(state), quick_gelu=True, cast_dtype=None)
+    except (KeyError, AssertionError) as err:
+        raise ValueError(f"{source} is not a CLIP state dict in OpenAI's layout (missing {err})") from err
+    model.float()
+    model.load_state_dict(state)  # the builder rounds weights through fp16; reload them exactly
+    return model.eval()
+
+
+def _hf_candidates(arch: str) -> list[tuple[str, str]]:
+    """(repo, file) pairs under which open_clip caches OpenAI's weights for ``arch`` on the Hugging Face hub."""
+    repo = open_clip.get_pretrained_cfg(OPENAI_ARCHS[arch], "openai").get("hf_hub", "").strip("/")
+    return [(repo, name) for name in (HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME)] if repo else []
+
+
+def find_openai_weights(arch: str, download: bool = False) -> Path:
+    """Path of OpenAI's checkpoint for ``arch`` from the local caches, downloading only when asked."""
+    from huggingface_hub import constants as hf_constants, try_to_load_from_cache
+
+    url = open_clip.get_pretrained_cfg(OPENAI_ARCHS[arch], "openai")["url"]
+    filename = os.path.basename(url)
+    tried = []
+    for folder in openai_cache_dirs():
+        path = folder / filename
+        tried.append(str(path))
+        if path.is_file():
+            return path
+    hf_cache = hf_constants.HF_HUB_CACHE
+    for repo, name in _hf_candidates(arch):
+        tried.append(os.path.join(hf_cache, "models--" + repo.replace("/", "--"), "snapshots", "*", name))
+        hit = try_to_load_from_cache(repo, name, cache_dir=hf_cache)
+        if isinstance(hit, str):
+            return Path(hit)
+    if download:
+        from open_clip.pretrained import download_pretrained_from_url
+
+        return Path(download_pretrained_from_url(url, cache_dir=str(openai_cache_dirs()[0])))
+    raise FileNotFoundError(_missing_weights_message(arch, filename, url, tried))
+
+
+def _missing_weights_message(arch: str, filename: str, url: str, tried: list[str]) -> str:
+    cache = openai_cache_dirs()[0]
+    lines = [f"No weights found for CLIP {arch}. Looked for:", *(f"  {p}" for p in tried), "To fix, do one of:",
+             f"  - place OpenAI's checkpoint {filename} ({url}) in {cache}/",
+             "  - set TARGET.CHECKPOINT to a local CLIP weights file (OpenAI .pt or an open_clip state dict)",
+             f"  - set TARGET.DOWNLOAD True on a machine with network access (it saves {filename} in {cache}/)"]
+    return "\n".join(lines)
+
+
+def _short(path: Path) -> str:
+    """The path with the home folder written as ``~``, for log lines."""
+    home = str(Path.home())
+    return "~" + str(path)[len(home):] if str(path).startswith(home + os.sep) else str(path)
+
+
+def load_clip(arch: str, checkpoint: str = "", download: bool = False) -> tuple[CLIP, str]:
+    """fp32 eval-mode CLIP for ``MODEL.BACKBONE.NAME`` and a phrase saying where its weights came from."""
+    if arch not in OPENAI_ARCHS and arch not in TINY_ARCHS:
+        raise ValueError(f"Unknown CLIP backbone {arch!r}; choose one of {[*OPENAI_ARCHS, *TINY_ARCHS]}")
+    if checkpoint:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"TARGET.CHECKPOINT {checkpoint} does not exist")
+        return model_from_state_dict(read_state_dict(path), str(path)), f"weights from {_short(path)}"
+    if arch in TINY_ARCHS:
+        return tiny_clip(arch), f"random init, seed {TINY_SEED}"
+    path = find_openai_weights(arch, download)
+    return model_from_state_dict(read_state_dict(path), str(path)), f"OpenAI weights from {_short(path)}"
+
+
+def encode_prompts(model: CLIP, prompts: list[str]) -> torch.Tensor:
+    """L2-normalised fp32 text features (C, D) of the prompts, computed on the model's device."""
+    device = next(model.parameters()).device
+    tokens = open_clip.tokenize(prompts, context_length=model.context_length).to(device)
+    with torch.no_grad():
+        feats = torch.cat([model.encode_text(t).float() for t in tokens.split(_TEXT_CHUNK)])
+    return F.normalize(feats, dim=-1)
+
+
+def _side(image_size) -> int:
+    """Square input side from open_clip's ``visual.image_size`` (an int or an (H, W) pair)."""
+    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    if h != w:
+        raise ValueError(f"Only square CLIP inputs are supported, got {h}x{w}")
+    return int(h)
+
+
+class CLIPTarget(Target):
+    """Zero-shot CLIP: ``exp(logit_scale) * normalize(encode_image(x)) @ T.T`` with T encoded once at build.
+
+    ``T`` holds one prompt per class (``template.format(name)``, underscores as spaces), L2-normalised and
+    kept as a constant; the logit scale is 100 for OpenAI weights. Images are expected in CLIP's
+    normalisation at ``input_size`` (other normalisations and sizes are converted, see ``Target``).
+    """
+
+    def __init__(self, classnames: list[str], arch: str = "ViT-B/16", template: str = DEFAULT_TEMPLATE,
+                 checkpoint: str = "", download: bool = False, **kwargs):
+        super().__init__(classnames, model_mean=CLIP_MEAN, model_std=CLIP_STD, **kwargs)
+        self.arch = arch
+        model, self._source = load_clip(arch, checkpoint, download)
+        self.input_size = _side(model.visual.image_size)
+        self.prompts = build_prompts(template, self.classnames)
+        self._model = model.requires_grad_(False).to(self.device)
+        self._text = encode_prompts(self._model, self.prompts)
+        self._logit_scale = float(model.logit_scale.exp())
+        self._model.to(self._dtype)
+
+    def describe(self) -> str:
+        return f"CLIP {self.arch} ({self._source}), {self.precision}, {self.num_classes} classes"
+
+    def _logits(self, images: torch.Tensor) -> torch.Tensor:
+        feats = self._model.encode_image(images)
+        with torch.autocast(images.device.type, enabled=False):
+            return self._logit_scale * F.normalize(feats.float(), dim=-1) @ self._text.T
+
+    def _move(self, device: torch.device) -> None:
+        self._model.to(device)
+        self._text = self._text.to(device)
