@@ -24,12 +24,34 @@ from trainers.config import extend_cfg
 PLUGIN_PACKAGES = ("datasets", "trainers")
 
 
-def load_plugins() -> None:
-    """Import every module of ``datasets/`` and ``trainers/`` so their classes register (drop-in plugins)."""
+def load_plugins() -> dict[str, str]:
+    """Import every module of ``datasets/`` and ``trainers/`` so their classes register (drop-in plugins).
+
+    A module that fails to import does not stop the others; the failures are returned (module -> error)
+    so a missing dependency only affects the plugins that need it.
+    """
+    failures = {}
     for package_name in PLUGIN_PACKAGES:
         package = importlib.import_module(package_name)
         for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
-            importlib.import_module(info.name)
+            try:
+                importlib.import_module(info.name)
+            except Exception as e:  # noqa: BLE001 - reported to the user below
+                failures[info.name] = f"{type(e).__name__}: {e}"
+    return failures
+
+
+def check_requested_plugins(cfg: CfgNode, failures: dict[str, str]) -> None:
+    """Fail early, naming the broken modules, when the requested trainer or dataset did not register."""
+    from dassl.data.datasets import DATASET_REGISTRY
+    from dassl.engine import TRAINER_REGISTRY
+
+    for kind, name, registry in (("trainer", cfg.TRAINER.NAME, TRAINER_REGISTRY),
+                                 ("dataset", cfg.DATASET.NAME, DATASET_REGISTRY)):
+        if name and name not in registry and failures:
+            broken = "\n".join(f"  {m}: {err}" for m, err in failures.items())
+            raise ImportError(f'The {kind} "{name}" is not registered, and these plugin modules failed to '
+                              f"import:\n{broken}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -152,8 +174,9 @@ def yaml_safe(cfg: CfgNode) -> dict:
 def main(args: argparse.Namespace) -> dict:
     """Run one experiment; returns what was written to ``OUTPUT_DIR/results.json``."""
     start = time.time()
-    load_plugins()
+    failures = load_plugins()
     cfg = setup_cfg(args)
+    check_requested_plugins(cfg, failures)
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
@@ -172,6 +195,8 @@ def main(args: argparse.Namespace) -> dict:
         print_args(args, cfg)
         print("Collecting env info ...")
         print("** System info **\n" + collect_env_info() + "\n")
+        for module, error in failures.items():
+            print(f"Warning: plugin module {module} failed to import ({error})")
 
         trainer = build_trainer(cfg)
         if args.eval_only:

@@ -1,0 +1,189 @@
+"""The method trainers through train.py on a tiny CLIP: results, parameter counts, query batching, resumption."""
+import json
+import re
+
+import pytest
+import torch
+
+import train
+from dassl.utils import load_checkpoint
+from tests.helpers.toy_data import make_coop_dataset
+from tests.plugins import coop_style  # noqa: F401  (registers the ToyCoOp dataset)
+from trainers import blackbox
+from trainers.coordinator import FrozenEncoder
+
+CLASSES = ["annual crop", "forest", "river", "sea"]
+CONFIGS = "configs/trainers"
+
+
+@pytest.fixture(scope="module")
+def toy_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    make_coop_dataset(str(root), "toy_coop", "split_zhou_ToyCoOp.json", CLASSES, n_train=4, n_val=1, n_test=3)
+    return root
+
+
+@pytest.fixture
+def dataset_yaml(tmp_path):
+    path = tmp_path / "toy.yaml"
+    path.write_text("DATASET:\n  NAME: ToyCoOp\n")
+    return path
+
+
+FAST = ["DATALOADER.NUM_WORKERS", 0, "DATALOADER.TRAIN_X.BATCH_SIZE", 4, "DATALOADER.TEST.BATCH_SIZE", 12,
+        "MODEL.BACKBONE.NAME", "tiny-vit", "OPTIM.MAX_EPOCH", 1, "TRAIN.PRINT_FREQ", 1]
+METHOD_OPTS = {
+    "ZeroshotCLIP": ("ZeroshotCLIP/vit_b16.yaml", []),
+    "VPWB": ("VPWB/vit_b16.yaml", ["OPTIM.WARMUP_EPOCH", 1]),
+    "VPOUR": ("VPOUR/vit_b16.yaml", ["TRAINER.VPOUR.SP_AVG", 2]),
+    "BAR": ("BAR/vit_b16.yaml", ["INPUT.SIZE", "[194,194]", "TRAINER.BAR.SP_AVG", 2]),
+    "BLACKVIP": ("BLACKVIP/vit_b16.yaml", ["TRAINER.BLACKVIP.PT_BACKBONE", "tiny-vit", "TRAINER.BLACKVIP.SP_AVG", 2]),
+}
+
+
+def run(method, root, out, dataset_yaml, *opts, seed=1, extra=()):
+    config, method_opts = METHOD_OPTS[method]
+    argv = ["--root", str(root), "--seed", str(seed), "--trainer", method, "--dataset-config-file",
+            str(dataset_yaml), "--config-file", f"{CONFIGS}/{config}", "--output-dir", str(out), *extra,
+            *[str(o) for o in FAST + method_opts + list(opts)]]
+    return train.main(train.parse_args(argv))
+
+
+def logged_int(log, pattern):
+    return int(re.search(pattern, log).group(1))
+
+
+@pytest.mark.parametrize("method,learnable,queries_per_step", [
+    ("ZeroshotCLIP", 0, 0),
+    ("VPWB", 69840, 1),
+    ("VPOUR", 69840, 4),
+    ("BAR", 37620, 3),
+    ("BLACKVIP", 9120 + 1568 - 32, 4),
+])
+def test_each_trainer_runs_through_train_py(method, learnable, queries_per_step, toy_root, tmp_path, dataset_yaml):
+    out = tmp_path / method
+    results = run(method, toy_root, out, dataset_yaml, extra=["--eval-only"] if method == "ZeroshotCLIP" else [])
+    log = (out / "log.txt").read_text()
+    written = json.loads((out / "results.json").read_text())
+    assert written["trainer"] == method and written["accuracy"] == results["accuracy"]
+    assert 0.0 <= written["accuracy"] <= 100.0 and written["learnable_parameters"] == learnable
+    assert logged_int(log, r"Learnable parameters: (\d+)\n") == learnable
+    assert "* accuracy: " in log and "Target queries: " in log
+    n_train, n_test = 4 * len(CLASSES), 3 * len(CLASSES)
+    q = written["queries"]
+    assert q["test"]["images"] == n_test
+    assert q["train"]["images"] if method != "ZeroshotCLIP" else "train" not in q
+    if method != "ZeroshotCLIP":
+        assert "Finish training" in log
+        assert q["train"]["images"] == queries_per_step * n_train
+        images = logged_int(log, r"Target queries: (\d+) images")
+        assert images == q["train"]["images"]  # printed at the end of training, before the test queries
+    if method in ("VPOUR", "BAR", "BLACKVIP"):
+        assert written["steps"] == n_train // 4 and written["queries_per_step"] == queries_per_step
+
+
+class CallCounter:
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, *a, **k):
+        self.calls += 1
+        return self.fn(*a, **k)
+
+
+def test_blackvip_encoder_once_per_step_and_one_target_call(toy_root, tmp_path, dataset_yaml, monkeypatch):
+    forward = CallCounter(FrozenEncoder.forward)
+    monkeypatch.setattr(FrozenEncoder, "forward", lambda self, x: forward(self, x))
+    results = run("BLACKVIP", toy_root, tmp_path / "o", dataset_yaml, "TRAINER.BLACKVIP.SP_AVG", 3)
+    steps = results["steps"]
+    assert steps == 4
+    q = results["queries"]["train"]
+    assert q["calls"] == steps and q["images"] == steps * 2 * 3 * 4  # 2K*B images in a single call per step
+    test_batches = results["queries"]["test"]["calls"]
+    assert forward.calls == steps + test_batches
+
+
+def test_memory_bound_splits_calls(toy_root, tmp_path, dataset_yaml):
+    results = run("VPOUR", toy_root, tmp_path / "o", dataset_yaml, "TRAINER.VPOUR.SP_AVG", 3, "TARGET.MAX_BATCH", 8)
+    q = results["queries"]["train"]
+    assert q["images"] == 4 * 6 * 4 and q["calls"] == 4 * 3  # 24 images per step in groups of 8
+
+
+def test_one_sided_spsa_uses_k_plus_one_queries(toy_root, tmp_path, dataset_yaml):
+    results = run("VPOUR", toy_root, tmp_path / "o", dataset_yaml, "TRAINER.VPOUR.SP_AVG", 3,
+                  "TRAINER.VPOUR.ONE_SIDED", True)
+    assert results["queries_per_step"] == 4 and results["queries"]["train"]["images"] == 4 * 4 * 4
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["BLACKVIP", "BAR"])
+def test_interrupted_black_box_run_resumes_exactly(method, toy_root, tmp_path, dataset_yaml, monkeypatch):
+    opts = ("OPTIM.MAX_EPOCH", 3, "TRAIN.CHECKPOINT_FREQ", 1)
+    full = run(method, toy_root, tmp_path / "full", dataset_yaml, *opts)
+    cls = blackbox.BlackBoxTrainer
+    original = cls.after_epoch
+
+    def die_after_first_epoch(self):
+        original(self)
+        if self.epoch == 0:
+            raise Interrupt
+
+    monkeypatch.setattr(cls, "after_epoch", die_after_first_epoch)
+    with pytest.raises(Interrupt):
+        run(method, toy_root, tmp_path / "part", dataset_yaml, *opts)
+    monkeypatch.setattr(cls, "after_epoch", original)
+    resumed = run(method, toy_root, tmp_path / "part", dataset_yaml, *opts)
+
+    name = {"BLACKVIP": "coordinator", "BAR": "program"}[method]
+    a = load_checkpoint(str(tmp_path / "full" / name / "model.pth.tar-3"))
+    b = load_checkpoint(str(tmp_path / "part" / name / "model.pth.tar-3"))
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert a["optimizer"]["k"] == b["optimizer"]["k"] == 12
+    assert resumed["accuracy"] == full["accuracy"]
+    assert resumed["queries"]["train"] == full["queries"]["train"]
+    assert not any(k.startswith("encoder.") for k in a["state_dict"])  # the frozen encoder is not checkpointed
+
+
+def test_repeated_non_finite_losses_stop_with_a_clear_message(toy_root, tmp_path, dataset_yaml, monkeypatch):
+    monkeypatch.setattr(blackbox, "MAX_NONFINITE_STEPS", 3)
+    original = blackbox.perturbed_losses
+
+    def nan_losses(*a, **k):
+        losses, correct = original(*a, **k)
+        return torch.full_like(losses, float("nan")), correct
+
+    monkeypatch.setattr(blackbox, "perturbed_losses", nan_losses)
+    with pytest.raises(FloatingPointError, match="non-finite losses for 3 steps in a row.*Lower the gain"):
+        run("VPOUR", toy_root, tmp_path / "o", dataset_yaml, "OPTIM.MAX_EPOCH", 2)
+    log = (tmp_path / "o" / "log.txt").read_text()
+    assert "Non-finite loss from the target at step 1: update skipped (1 in a row)" in log
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_zeroshot_matches_hand_computed_clip(toy_root, tmp_path, dataset_yaml):
+    import open_clip
+
+    from dassl.data import DataManager
+    from trainers.targets.clip import tiny_clip
+
+    results = run("ZeroshotCLIP", toy_root, tmp_path / "zs", dataset_yaml, extra=["--eval-only"])
+    cfg = train.setup_cfg(train.parse_args(["--dataset-config-file", str(dataset_yaml), "--config-file",
+                                            f"{CONFIGS}/ZeroshotCLIP/vit_b16.yaml", "--root", str(toy_root),
+                                            *[str(o) for o in FAST]]))
+    dm = DataManager(cfg)
+    model = tiny_clip("tiny-vit")
+    prompts = [f"a photo of a {c}." for c in dm.dataset.classnames]  # the fallback template for unknown datasets
+    correct = total = 0
+    with torch.no_grad():
+        text = torch.nn.functional.normalize(model.encode_text(open_clip.tokenize(prompts)), dim=-1)
+        for batch in dm.test_loader:
+            feats = torch.nn.functional.normalize(model.encode_image(batch["img"]), dim=-1)
+            pred = (model.logit_scale.exp() * feats @ text.T).argmax(1)
+            correct += (pred == batch["label"]).sum().item()
+            total += len(pred)
+    assert total == 12 and results["accuracy"] == pytest.approx(100.0 * correct / total)

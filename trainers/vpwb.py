@@ -1,0 +1,76 @@
+"""VPWB: white-box visual prompting, the pad prompt trained by back-propagation through the frozen target."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from dassl.engine import TRAINER_REGISTRY, TrainerX
+from dassl.metrics import compute_accuracy
+from dassl.optim import build_lr_scheduler, build_optimizer
+from trainers.losses import cross_entropy
+from trainers.prompters import PadPrompter
+from trainers.targets import build_target
+
+PRECISIONS = ("amp", "fp32")
+
+
+@TRAINER_REGISTRY.register()
+class VPWB(TrainerX):
+    """SGD on the pad prompt (LR 40, warm-up then cosine, stepped per epoch); mixed precision on CUDA with ``PREC amp``."""
+
+    def check_cfg(self, cfg) -> None:
+        c = cfg.TRAINER.VPWB
+        if c.PREC not in PRECISIONS:
+            raise ValueError(f"TRAINER.VPWB.PREC must be one of {PRECISIONS}, got {c.PREC!r}")
+        if c.METHOD != "padding":
+            raise ValueError(f"TRAINER.VPWB.METHOD must be 'padding', got {c.METHOD!r}")
+
+    def build_model(self) -> None:
+        cfg, c = self.cfg, self.cfg.TRAINER.VPWB
+        self.target = build_target(cfg, self.dm.dataset.classnames, self.device)
+        print(f"Target: {self.target.describe()}")
+        self.prompter = PadPrompter(image_size=c.IMAGE_SIZE, pad=c.PROMPT_SIZE).to(self.device)
+        self.optim = build_optimizer(self.prompter, cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_model("prompter", self.prompter, self.optim, self.sched)
+        self.use_amp = c.PREC == "amp" and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
+        print(f"Learnable parameters: {self.prompter.num_learnable()}")
+
+    def forward_backward(self, batch: dict) -> dict:
+        images, labels = batch["img"].to(self.device), batch["label"].to(self.device)
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else contextlib.nullcontext()
+        with autocast:
+            logits = self.target.logits_with_input_grad(self.prompter(images), split="train")
+            loss = cross_entropy(logits, labels).mean()
+        if self.scaler is not None:
+            self.optim.zero_grad()
+            self.detect_anomaly(loss)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optim)
+            self.scaler.update()
+        else:
+            self.model_backward_and_update(loss)
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return {"loss": loss.item(), "acc": compute_accuracy(logits, labels)[0].item()}
+
+    def model_inference(self, images: torch.Tensor) -> torch.Tensor:
+        return self.target(self.prompter(images), split=getattr(self, "eval_split", "test"))
+
+    def extra_checkpoint_state(self) -> dict:
+        return {"queries": self.target.counter.state_dict()}
+
+    def load_extra_checkpoint_state(self, state: dict) -> None:
+        if "queries" in state:
+            self.target.counter.load_state_dict(state["queries"])
+
+    def after_train(self) -> None:
+        print(self.target.counter.summary_line())
+        super().after_train()
+
+    def run_info(self) -> dict:
+        info = super().run_info()
+        info.update({"learnable_parameters": self.prompter.num_learnable(), "queries": self.target.counter.as_dict()})
+        return info

@@ -1,0 +1,33 @@
+"""ZeroshotCLIP: the target as it is, with no prompt (evaluation only)."""
+from __future__ import annotations
+
+import torch
+
+from dassl.engine import TRAINER_REGISTRY, TrainerX
+from trainers.targets import build_target
+
+
+@TRAINER_REGISTRY.register()
+class ZeroshotCLIP(TrainerX):
+    """Zero-shot accuracy of the configured target (CLIP with the dataset's template, or a label-mapped classifier)."""
+
+    def build_model(self) -> None:
+        self.target = build_target(self.cfg, self.dm.dataset.classnames, self.device)
+        print(f"Target: {self.target.describe()}")
+        print("Learnable parameters: 0")
+
+    def train(self) -> None:
+        """Nothing to learn: evaluate directly, as ``--eval-only`` would."""
+        print("ZeroshotCLIP has nothing to train; evaluating")
+        self.test()
+
+    def test(self, split=None) -> float:
+        result = super().test(split)
+        print(self.target.counter.summary_line())
+        return result
+
+    def model_inference(self, images: torch.Tensor) -> torch.Tensor:
+        return self.target(images, split=getattr(self, "eval_split", "test"))
+
+    def run_info(self) -> dict:
+        return {"learnable_parameters": 0, "train_time_s": 0.0, "queries": self.target.counter.as_dict()}
