@@ -1,0 +1,27 @@
+"""SVHN digits, exported to JPG folders by ``python -m datasets.export_svhn``."""
+import os.path as osp
+
+from dassl.data.datasets import DATASET_REGISTRY
+
+from .split_dataset import SplitDataset
+from .splits import created_split_rng, folder_records, split_trainval
+
+
+@DATASET_REGISTRY.register()
+class SVHN(SplitDataset):
+    """``svhn/{train,test}/<digit>/<index>.jpg``, classes ``"0"``..``"9"``.
+
+    Train/val come from the published ``split_mlai_SVHN.json``, else from ``split_SVHN.json``, else from a
+    seeded 70/30 per-class split of ``train/`` saved as ``split_SVHN.json``. Test is all of ``test/`` in sorted order.
+    """
+
+    dataset_dir = "svhn"
+    image_subdir = "train"
+
+    def load_records(self, cfg):
+        train, val, _ = super().load_records(cfg)
+        return train, val, folder_records(osp.join(self.dataset_dir, "test"))
+
+    def build_split(self):
+        train, val = split_trainval(folder_records(self.image_dir), p_val=0.3, rng=created_split_rng())
+        return train, val, []
