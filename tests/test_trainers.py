@@ -103,6 +103,35 @@ def test_blackvip_encoder_once_per_step_and_one_target_call(toy_root, tmp_path, 
     assert forward.calls == steps + test_batches
 
 
+def test_blackvip_caches_encoder_features_when_the_transform_is_deterministic(toy_root, tmp_path, dataset_yaml,
+                                                                            monkeypatch):
+    seen = []
+    forward = FrozenEncoder.forward
+    monkeypatch.setattr(FrozenEncoder, "forward", lambda self, x: seen.append(len(x)) or forward(self, x))
+    results = run("BLACKVIP", toy_root, tmp_path / "o", dataset_yaml, "INPUT.TRANSFORMS", "['normalize']",
+                  "OPTIM.MAX_EPOCH", 2)
+    n_train, n_test = 4 * len(CLASSES), 3 * len(CLASSES)
+    assert results["steps"] == 8
+    assert seen == [n_train, n_test]  # every training image encoded once in total, then the test set
+    log = (tmp_path / "o" / "log.txt").read_text()
+    assert f"Coordinator features cached for {n_train} training images" in log
+
+
+def test_feature_cache_matches_per_batch_encoding(toy_root, dataset_yaml):
+    from dassl.data import DataManager
+    from trainers.coordinator import Coordinator, build_encoder
+    from trainers.feature_cache import FeatureCache
+
+    cfg = train.setup_cfg(train.parse_args(["--dataset-config-file", str(dataset_yaml), "--config-file",
+                                            f"{CONFIGS}/BLACKVIP/vit_b16_noaug.yaml", "--root", str(toy_root),
+                                            *[str(o) for o in FAST]]))
+    dm = DataManager(cfg)
+    coordinator = Coordinator(build_encoder("tiny-vit"))
+    cache = FeatureCache.build(dm.train_loader_x.dataset, coordinator.encode, torch.device("cpu"), batch_size=5)
+    batch = next(iter(dm.train_loader_x))
+    assert torch.allclose(cache[batch["index"]], coordinator.encode(batch["img"]), atol=1e-5)
+
+
 def test_memory_bound_splits_calls(toy_root, tmp_path, dataset_yaml):
     results = run("VPOUR", toy_root, tmp_path / "o", dataset_yaml, "TRAINER.VPOUR.SP_AVG", 3, "TARGET.MAX_BATCH", 8)
     q = results["queries"]["train"]
@@ -119,9 +148,11 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("method", ["BLACKVIP", "BAR"])
-def test_interrupted_black_box_run_resumes_exactly(method, toy_root, tmp_path, dataset_yaml, monkeypatch):
-    opts = ("OPTIM.MAX_EPOCH", 3, "TRAIN.CHECKPOINT_FREQ", 1)
+@pytest.mark.parametrize("method,transforms", [("BLACKVIP", "['random_flip', 'normalize']"),
+                                              ("BLACKVIP", "['normalize']"), ("BAR", "['normalize']")])
+def test_interrupted_black_box_run_resumes_exactly(method, transforms, toy_root, tmp_path, dataset_yaml,
+                                                   monkeypatch):
+    opts = ("OPTIM.MAX_EPOCH", 3, "TRAIN.CHECKPOINT_FREQ", 1, "INPUT.TRANSFORMS", transforms)
     full = run(method, toy_root, tmp_path / "full", dataset_yaml, *opts)
     cls = blackbox.BlackBoxTrainer
     original = cls.after_epoch

@@ -55,6 +55,10 @@ class BlackBoxTrainer(TrainerX):
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def prepare_batch(self, batch: dict, images: torch.Tensor):
+        """The prompter's parameter-independent work for this batch (done once per step)."""
+        return self.prompter.prepare(images)
+
     def train_autocast(self) -> contextlib.AbstractContextManager:
         """Precision context for the perturbed passes (fp32 unless a subclass says otherwise)."""
         return contextlib.nullcontext()
@@ -75,7 +79,7 @@ class BlackBoxTrainer(TrainerX):
     def forward_backward(self, batch: dict) -> dict:
         images, labels = self.parse_batch_train(batch)
         with torch.no_grad(), self.train_autocast():
-            ctx = self.prompter.prepare(images)
+            ctx = self.prepare_batch(batch, images)
             stats = {}
 
             def oracle(W: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dassl.engine import TRAINER_REGISTRY
 from trainers.blackbox import BlackBoxTrainer, cuda_fp16_autocast
 from trainers.coordinator import Coordinator, CoordinatorInit, build_encoder
+from trainers.feature_cache import MAX_CACHED_IMAGES, FeatureCache, deterministic_train_transform
 from trainers.losses import cross_entropy
 from trainers.zo import SPSA
 
@@ -39,6 +40,26 @@ class BLACKVIP(BlackBoxTrainer):
         encoder = build_encoder(c.PT_BACKBONE, path=c.PT_BACKBONE_PATH, allow_download=cfg.TARGET.DOWNLOAD)
         return Coordinator(encoder, src_dim=c.SRC_DIM, p_eps=c.P_EPS, mean=mean, std=std,
                            image_size=cfg.INPUT.SIZE[0])
+
+    def before_train(self) -> None:
+        super().before_train()
+        self.feature_cache = None
+        dataset = self.train_loader_x.dataset
+        if not isinstance(self.prompter, Coordinator) or not deterministic_train_transform(self.cfg):
+            return
+        if len(dataset) > MAX_CACHED_IMAGES:
+            print(f"Coordinator features are computed per step ({len(dataset):,} training images is more than "
+                  f"the {MAX_CACHED_IMAGES:,} the feature cache holds)")
+            return
+        with self.train_autocast():
+            self.feature_cache = FeatureCache.build(dataset, self.prompter.encode, self.device)
+        print(f"Coordinator features cached for {len(self.feature_cache):,} training images "
+              f"(the training transform is deterministic, so they never change)")
+
+    def prepare_batch(self, batch: dict, images):
+        if self.feature_cache is None:
+            return self.prompter.prepare(images)
+        return self.prompter.prepare(images, z=self.feature_cache[batch["index"]])
 
     def build_zo_optimizer(self, dim: int) -> SPSA:
         c = self.cfg.TRAINER.BLACKVIP

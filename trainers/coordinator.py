@@ -131,18 +131,23 @@ class _EncoderDecoderPrompter(Prompter):
     def learnable_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
         return list(self.decoder.named_parameters(prefix="decoder"))
 
-    def prepare(self, x: Tensor) -> CoordinatorContext:
-        """Run the frozen encoder once on the batch (resized to the encoder's input size if needed)."""
+    def _check_size(self, x: Tensor) -> None:
         if x.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(f"expected {self.image_size}x{self.image_size} images, got {tuple(x.shape[-2:])}")
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Frozen-encoder features of the batch (resized to the encoder's input size if needed)."""
+        self._check_size(x)
         size = self.encoder.input_size
-        if x.shape[-1] == size:
-            encoder_input = x
-        else:
-            encoder_input = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         with torch.no_grad():
-            z = self.encoder(encoder_input)
-        return CoordinatorContext(x=x, z=z)
+            return self.encoder(x)
+
+    def prepare(self, x: Tensor, z: Optional[Tensor] = None) -> CoordinatorContext:
+        """The batch and its encoder features: computed here once per step, or given (e.g. from a cache)."""
+        self._check_size(x)
+        return CoordinatorContext(x=x, z=self.encode(x) if z is None else z)
 
     def render(self, x: Tensor, prompt: Tensor) -> Tensor:
         """``clip_to_pixel_range(x + p_eps * prompt)``; a 224 prompt is resized to the image size first."""
