@@ -12,9 +12,9 @@ from typing import Callable
 
 import torch
 
-from dassl.engine import TrainerX
+from trainers.prompted import PromptedTargetTrainer
 from trainers.prompters import Prompter
-from trainers.targets import Target, build_target
+from trainers.targets import Target
 
 # Consecutive steps with a non-finite loss after which training stops.
 MAX_NONFINITE_STEPS = 10
@@ -41,7 +41,7 @@ def perturbed_losses(prompter: Prompter, ctx, W: torch.Tensor, target: Target, l
     return torch.cat(losses), torch.cat(correct)
 
 
-class BlackBoxTrainer(TrainerX):
+class BlackBoxTrainer(PromptedTargetTrainer):
     """Base for BLACKVIP, VPOUR and BAR: subclasses build the prompter, the optimiser and choose the loss."""
 
     model_name = "prompter"
@@ -64,10 +64,7 @@ class BlackBoxTrainer(TrainerX):
         return contextlib.nullcontext()
 
     def build_model(self) -> None:
-        cfg = self.cfg
-        classnames = self.dm.dataset.classnames
-        self.target: Target = build_target(cfg, classnames, self.device)
-        print(f"Target: {self.target.describe()}")
+        self.build_target()
         self.prompter = self.build_prompter().to(self.device)
         self.zo = self.build_zo_optimizer(self.prompter.get_flat().numel())
         self.register_model(self.model_name, self.prompter, self.zo, None)
@@ -114,28 +111,9 @@ class BlackBoxTrainer(TrainerX):
     def parse_batch_train(self, batch: dict):
         return batch["img"].to(self.device), batch["label"].to(self.device)
 
-    def model_inference(self, images: torch.Tensor) -> torch.Tensor:
-        return self.target(self.prompter(images), split=getattr(self, "eval_split", "test"))
-
-    def extra_checkpoint_state(self) -> dict:
-        return {"queries": self.target.counter.state_dict()}
-
-    def load_extra_checkpoint_state(self, state: dict) -> None:
-        if "queries" in state:
-            self.target.counter.load_state_dict(state["queries"])
-
-    def after_train(self) -> None:
-        print(self.target.counter.summary_line())
-        super().after_train()
-
     def run_info(self) -> dict:
         info = super().run_info()
-        info.update({
-            "learnable_parameters": self.prompter.num_learnable(),
-            "steps": self.zo.k,
-            "queries_per_step": self.zo.queries_per_step,
-            "queries": self.target.counter.as_dict(),
-        })
+        info.update({"steps": self.zo.k, "queries_per_step": self.zo.queries_per_step})
         return info
 
 

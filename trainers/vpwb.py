@@ -5,18 +5,18 @@ import contextlib
 
 import torch
 
-from dassl.engine import TRAINER_REGISTRY, TrainerX
+from dassl.engine import TRAINER_REGISTRY
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from trainers.losses import cross_entropy
+from trainers.prompted import PromptedTargetTrainer
 from trainers.prompters import PadPrompter
-from trainers.targets import build_target
 
 PRECISIONS = ("amp", "fp32")
 
 
 @TRAINER_REGISTRY.register()
-class VPWB(TrainerX):
+class VPWB(PromptedTargetTrainer):
     """SGD on the pad prompt (LR 40, warm-up then cosine, stepped per epoch); mixed precision on CUDA with ``PREC amp``."""
 
     def check_cfg(self, cfg) -> None:
@@ -28,8 +28,7 @@ class VPWB(TrainerX):
 
     def build_model(self) -> None:
         cfg, c = self.cfg, self.cfg.TRAINER.VPWB
-        self.target = build_target(cfg, self.dm.dataset.classnames, self.device)
-        print(f"Target: {self.target.describe()}")
+        self.build_target()
         self.prompter = PadPrompter(image_size=c.IMAGE_SIZE, pad=c.PROMPT_SIZE).to(self.device)
         self.optim = build_optimizer(self.prompter, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
@@ -55,22 +54,3 @@ class VPWB(TrainerX):
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return {"loss": loss.item(), "acc": compute_accuracy(logits, labels)[0].item()}
-
-    def model_inference(self, images: torch.Tensor) -> torch.Tensor:
-        return self.target(self.prompter(images), split=getattr(self, "eval_split", "test"))
-
-    def extra_checkpoint_state(self) -> dict:
-        return {"queries": self.target.counter.state_dict()}
-
-    def load_extra_checkpoint_state(self, state: dict) -> None:
-        if "queries" in state:
-            self.target.counter.load_state_dict(state["queries"])
-
-    def after_train(self) -> None:
-        print(self.target.counter.summary_line())
-        super().after_train()
-
-    def run_info(self) -> dict:
-        info = super().run_info()
-        info.update({"learnable_parameters": self.prompter.num_learnable(), "queries": self.target.counter.as_dict()})
-        return info
