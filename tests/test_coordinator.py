@@ -432,3 +432,26 @@ def test_tiny_vit_is_deterministic_and_leaves_global_rng_alone():
     assert torch.equal(torch.random.get_rng_state(), state)
     x = normalised_images(1)
     assert torch.equal(first(x), second(x)) and first(x).shape == (1, 32)
+
+
+@pytest.mark.parametrize("size,stages", [(224, 5), (112, 4), (64, 4), (56, 3), (28, 2), (14, 1)])
+def test_decoder_doubles_the_7x7_grid_to_cover_the_image(size, stages):
+    from trainers.coordinator import Decoder, num_stages
+
+    assert num_stages(size) == stages
+    decoder = Decoder(1568, 768, image_size=size).eval()
+    assert decoder(torch.randn(2, 768)).shape == (2, 3, 7 * 2**stages, 7 * 2**stages)
+
+
+def test_small_images_get_a_small_decoder_and_encoder():
+    from trainers.coordinator import CoordinatorInit
+
+    small = CoordinatorInit(e_out_dim=32, image_size=28, mean=(0, 0, 0), std=(1, 1, 1))
+    # stage 1 (320 + 4096 + 128) and the final 64 -> 3 transposed conv (768); 224 px keeps 9,120
+    assert small.num_learnable() == 4544 + 768
+    assert CoordinatorInit(e_out_dim=32).num_learnable() == 9120
+    x = torch.rand(4, 3, 28, 28)
+    ctx = small.prepare(x)
+    assert ctx.z.shape == (4, 32, 7, 7)
+    out = small.apply_many(ctx, small.get_flat().repeat(3, 1))
+    assert out.shape == (12, 3, 28, 28) and out.min() >= 0 and out.max() <= 1

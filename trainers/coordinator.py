@@ -20,8 +20,17 @@ from torch.func import functional_call
 from trainers.prompters import CLIP_MEAN, CLIP_STD, Prompter, clip_to_pixel_range
 
 DECODER_GRID = 7
-"""The decoder starts from a 7 x 7 map and doubles it five times, to 224 x 224."""
-PROMPT_SIZE = DECODER_GRID * 2**5
+"""The decoder starts from a 7 x 7 map and doubles it once per stage: five stages give the reference's 224 x 224."""
+MAX_STAGES = 5
+PROMPT_SIZE = DECODER_GRID * 2**MAX_STAGES
+
+
+def num_stages(image_size: int) -> int:
+    """Doublings of the 7 x 7 grid needed to cover ``image_size`` (5 for 224, 2 for 28), at most five."""
+    stages = 1
+    while DECODER_GRID * 2**stages < image_size and stages < MAX_STAGES:
+        stages += 1
+    return stages
 
 
 def upsample_stage(c_in: int, c_mid: int, c_out: int, groups: int) -> nn.Sequential:
@@ -35,13 +44,17 @@ def upsample_stage(c_in: int, c_mid: int, c_out: int, groups: int) -> nn.Sequent
 
 
 class Decoder(nn.Module):
-    """Prompt decoder: ``[z, trigger]`` reshaped to (src_dim/49, 7, 7), upsampled by five stages to a 3x224x224 prompt.
+    """Prompt decoder: ``[z, trigger]`` reshaped to (src_dim/49, 7, 7), upsampled to a 3-channel prompt.
 
+    For 224 x 224 images this is the reference's decoder: four upsampling stages and a final 16 -> 3
+    transposed conv (five doublings, 9,120 weights for src_dim 1568). Smaller images use fewer doublings
+    (``num_stages``): the first stages are kept and the final conv maps the last of them to 3 channels.
     The trigger (``src_dim - z_dim`` values, U(0, 0.1)) fills the channels the encoder features leave
     free; with ``z_dim == src_dim`` there is none. No output activation.
     """
 
-    def __init__(self, src_dim: int, z_dim: int, stage1_groups: Optional[int] = None) -> None:
+    def __init__(self, src_dim: int, z_dim: int, stage1_groups: Optional[int] = None,
+                 image_size: int = PROMPT_SIZE) -> None:
         super().__init__()
         cells = DECODER_GRID * DECODER_GRID
         if src_dim % cells != 0:
@@ -50,13 +63,10 @@ class Decoder(nn.Module):
             raise ValueError(f"src_dim ({src_dim}) must be at least the feature size ({z_dim})")
         self.src_channels = src_dim // cells
         groups = stage1_groups if stage1_groups is not None else min(self.src_channels, 64)
-        self.body = nn.Sequential(
-            upsample_stage(self.src_channels, 64, 64, groups),
-            upsample_stage(64, 64, 32, 64),
-            upsample_stage(32, 32, 32, 32),
-            upsample_stage(32, 32, 16, 32),
-            nn.ConvTranspose2d(16, 3, kernel_size=2, stride=2, bias=False),
-        )
+        stages = [upsample_stage(self.src_channels, 64, 64, groups), upsample_stage(64, 64, 32, 64),
+                  upsample_stage(32, 32, 32, 32), upsample_stage(32, 32, 16, 32)][: num_stages(image_size) - 1]
+        last_channels = stages[-1][1].out_channels if stages else self.src_channels
+        self.body = nn.Sequential(*stages, nn.ConvTranspose2d(last_channels, 3, kernel_size=2, stride=2, bias=False))
         trigger_dim = src_dim - z_dim
         self.trigger = nn.Parameter(torch.rand(1, trigger_dim) * 0.1) if trigger_dim > 0 else None
 
@@ -69,18 +79,22 @@ class Decoder(nn.Module):
 
 
 class ConvEncoder(nn.Module):
-    """Random conv encoder of ``coordinator_init``: five [3x3 conv, 2x2 stride-2 conv, BN, GELU] blocks, 224 -> 7x7.
+    """Random conv encoder of ``coordinator_init``: [3x3 conv, 2x2 stride-2 conv, BN, GELU] blocks down to 7x7.
 
-    Channels 3->32->32, 32->64->64, 64->64->64, 64->128->128, 128->out_dim->out_dim. Its BatchNorms keep
-    no running statistics, so they always normalise with the batch's own statistics, in any mode.
+    For 224 x 224 images: five blocks with channels 3->32->32, 32->64->64, 64->64->64, 64->128->128,
+    128->out_dim->out_dim. Smaller images keep the first blocks and end with the out_dim block, one block per
+    halving (``num_stages``). Its BatchNorms keep no running statistics, so they always normalise with the
+    batch's own statistics, in any mode.
     """
 
-    def __init__(self, out_dim: int = 32) -> None:
+    def __init__(self, out_dim: int = 32, image_size: int = PROMPT_SIZE) -> None:
         super().__init__()
-        widths = [(3, 32), (32, 64), (64, 64), (64, 128), (128, out_dim)]
+        stages = num_stages(image_size)
+        widths = [(3, 32), (32, 64), (64, 64), (64, 128)][: stages - 1]
+        widths.append((widths[-1][1] if widths else 3, out_dim))
         self.blocks = nn.Sequential(*[self._block(c_in, c_out) for c_in, c_out in widths])
         self.out_dim = out_dim
-        self.input_size = PROMPT_SIZE
+        self.input_size = DECODER_GRID * 2**stages
 
     @staticmethod
     def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -150,7 +164,7 @@ class _EncoderDecoderPrompter(Prompter):
         return CoordinatorContext(x=x, z=self.encode(x) if z is None else z)
 
     def render(self, x: Tensor, prompt: Tensor) -> Tensor:
-        """``clip_to_pixel_range(x + p_eps * prompt)``; a 224 prompt is resized to the image size first."""
+        """``clip_to_pixel_range(x + p_eps * prompt)``; a prompt larger than the image (7 x 2^k) is resized first."""
         if prompt.shape[-2:] != x.shape[-2:]:
             prompt = F.interpolate(prompt, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
         return clip_to_pixel_range(x + self.p_eps * prompt, self.mean, self.std)
@@ -206,7 +220,7 @@ class Coordinator(_EncoderDecoderPrompter):
             raise ValueError(
                 f"src_dim must be a multiple of {cells} larger than the encoder's feature size {z_dim}, got {src_dim}"
             )
-        decoder = Decoder(src_dim, z_dim, getattr(encoder, "stage1_groups", None))
+        decoder = Decoder(src_dim, z_dim, getattr(encoder, "stage1_groups", None), image_size=image_size)
         super().__init__(encoder.eval(), decoder, p_eps, mean, std, image_size)
         self.register_state_dict_post_hook(_drop_encoder_state)
         self.register_load_state_dict_pre_hook(_keep_encoder_state)
@@ -234,7 +248,8 @@ class CoordinatorInit(_EncoderDecoderPrompter):
         image_size: int = 224,
     ) -> None:
         src_dim = e_out_dim * DECODER_GRID * DECODER_GRID
-        super().__init__(ConvEncoder(e_out_dim), Decoder(src_dim, src_dim), p_eps, mean, std, image_size)
+        super().__init__(ConvEncoder(e_out_dim, image_size), Decoder(src_dim, src_dim, image_size=image_size),
+                         p_eps, mean, std, image_size)
 
 
 class FrozenEncoder(nn.Module):
