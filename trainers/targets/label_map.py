@@ -21,27 +21,28 @@ _TEXT_BATCH = 128
 
 
 class IndexMap:
-    """Downstream class c reads ImageNet logit ``indices[c]``; no indices means the first C classes (VP)."""
+    """Downstream class c reads output logit ``indices[c]``; no indices means the first C outputs (VP's choice)."""
 
-    def __init__(self, num_classes: int, indices: Sequence[int] = ()):
+    def __init__(self, num_classes: int, indices: Sequence[int] = (), num_outputs: int = NUM_IMAGENET_CLASSES,
+                 label_space: str = "ImageNet-1k"):
         chosen = [int(i) for i in indices] if len(indices) else list(range(num_classes))
         if len(chosen) != num_classes:
             raise ValueError(f"TARGET.CLASSIFIER.INDICES has {len(chosen)} entries for {num_classes} classes")
-        if len(set(chosen)) != len(chosen) or not all(0 <= i < NUM_IMAGENET_CLASSES for i in chosen):
-            raise ValueError(f"TARGET.CLASSIFIER.INDICES must be distinct ImageNet classes in "
-                             f"[0, {NUM_IMAGENET_CLASSES}), got {chosen}")
+        if len(set(chosen)) != len(chosen) or not all(0 <= i < num_outputs for i in chosen):
+            raise ValueError(f"TARGET.CLASSIFIER.INDICES must be distinct {label_space} classes in "
+                             f"[0, {num_outputs}), got {chosen}")
         self.indices = torch.tensor(chosen, dtype=torch.long)
         self._default = not len(indices)
 
-    def __call__(self, imagenet_logits: torch.Tensor) -> torch.Tensor:
-        return imagenet_logits[:, self.indices]
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits[:, self.indices]
 
     def to(self, device: torch.device) -> "IndexMap":
         self.indices = self.indices.to(device)
         return self
 
     def describe(self) -> str:
-        return "index label map (first C ImageNet classes)" if self._default else "index label map (given indices)"
+        return "index label map (first C classes)" if self._default else "index label map (given indices)"
 
 
 class SemanticMap:
