@@ -103,7 +103,7 @@ class BlackBoxTrainer(PromptedTargetTrainer):
         finite = torch.isfinite(step.losses)
         loss = step.losses[finite].mean().item() if finite.any() else float("nan")
         acc = 100.0 * stats["correct"].sum().item() / (labels.shape[0] * stats["correct"].numel())
-        return {"loss": loss, "acc": acc}
+        return {"loss": loss, "acc": acc, "grad_norm": step.grad.norm().item()}
 
     def get_current_lr(self, names=None) -> float:
         return self._gain
