@@ -42,7 +42,7 @@ class Variant:
 VARIANTS = {v.name: v for v in [
     Variant("blackvip", "BLACKVIP", "blackvip"),
     Variant("blackvip-one-sided", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.ONE_SIDED", True)),
-    Variant("blackvip-clipped", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.CLIP_NORM", 20.0)),
+    Variant("blackvip-clipped", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.CLIP_NORM", 25.0)),
     Variant("vpour", "VPOUR", "vpour"),
     Variant("bar", "BAR", "bar"),
 ]}

@@ -1,10 +1,11 @@
 """Step overhead: time of one training step divided by a bare target forward on the same number of images.
 
-For BLACKVIP, VPOUR and BAR on a CLIP ViT-B/32 target (random weights; speed does not depend on them),
+For BLACKVIP, VPOUR and BAR on a CLIP ViT-B/32 target (or ViT-B/16 with ``--backbone``; random weights, as
+speed does not depend on them),
 with the paper's coordinator encoder (MAE ViT-B/16) for BLACKVIP. A ratio of 1.0 means the step costs no
 more than the queries it must make. Steps and bare forwards are timed alternately, in one process.
 
-    python -m bench.step_overhead [--batch 16] [--repeats 3] [--device cpu|cuda|all]
+    python -m bench.step_overhead [--batch 16] [--repeats 3] [--device cpu|cuda|all] [--backbone ViT-B/16]
 """
 from __future__ import annotations
 
@@ -61,16 +62,20 @@ def main() -> None:
     parser.add_argument("--sp-avg", type=int, default=5, help="SPSA perturbations K (2K queries per step)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
-    parser.add_argument("--out", default=OUT)
+    parser.add_argument("--backbone", choices=["ViT-B/32", "ViT-B/16"], default="ViT-B/32",
+                        help="target architecture (the paper's BlackVIP runs use ViT-B/16)")
+    parser.add_argument("--out", default=None, help=f"JSON file (default {OUT}, _vit_b16 added for ViT-B/16)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = OUT if args.backbone == "ViT-B/32" else OUT.replace(".json", "_vit_b16.json")
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
 
     work = tempfile.mkdtemp(prefix="bench-")
     data = make_eurosat_folder(osp.join(work, "data"), per_class=max(1, args.batch // 10 + 1))
-    clip = random_clip_checkpoint("ViT-B/32", osp.join(work, "vit_b32.pt"))
+    clip = random_clip_checkpoint(args.backbone, osp.join(work, "target.pt"))
     mae = random_mae_folder(osp.join(work, "mae"))
-    common = ["MODEL.BACKBONE.NAME", "ViT-B/32", "TARGET.CHECKPOINT", clip, "DATALOADER.NUM_WORKERS", 0,
+    common = ["MODEL.BACKBONE.NAME", args.backbone, "TARGET.CHECKPOINT", clip, "DATALOADER.NUM_WORKERS", 0,
               "DATALOADER.TRAIN_X.BATCH_SIZE", args.batch, "VERBOSE", False]
     cases = [
         ("BLACKVIP", "encoder per step", ["TRAINER.BLACKVIP.PT_BACKBONE_PATH", mae,
@@ -92,7 +97,8 @@ def main() -> None:
                          f"{r['bare_forward_s']:.2f}", f"{r['ratio']:.3f}"])
             print(tabulate(rows[-1:], tablefmt="plain"), flush=True)
     print(tabulate(rows, headers=["device", "method", "variant", "images/step", "step s", "bare forward s", "ratio"]))
-    write_json({"machine": machine(), "target": "CLIP ViT-B/32 (random weights)", "results": results}, args.out)
+    write_json({"machine": machine(), "target": f"CLIP {args.backbone} (random weights)", "results": results},
+               args.out)
     print(f"Wrote {args.out}")
 
 
