@@ -4,6 +4,7 @@
         --dataset-config-file configs/datasets/svhn.yaml --config-file configs/trainers/BLACKVIP/vit_b16.yaml \
         --output-dir output/svhn/BLACKVIP/seed1 DATASET.NUM_SHOTS 16
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,12 +47,15 @@ def check_requested_plugins(cfg: CfgNode, failures: dict[str, str]) -> None:
     from dassl.data.datasets import DATASET_REGISTRY
     from dassl.engine import TRAINER_REGISTRY
 
-    for kind, name, registry in (("trainer", cfg.TRAINER.NAME, TRAINER_REGISTRY),
-                                 ("dataset", cfg.DATASET.NAME, DATASET_REGISTRY)):
+    for kind, name, registry in (
+        ("trainer", cfg.TRAINER.NAME, TRAINER_REGISTRY),
+        ("dataset", cfg.DATASET.NAME, DATASET_REGISTRY),
+    ):
         if name and name not in registry and failures:
             broken = "\n".join(f"  {m}: {err}" for m, err in failures.items())
-            raise ImportError(f'The {kind} "{name}" is not registered, and these plugin modules failed to '
-                              f"import:\n{broken}")
+            raise ImportError(
+                f'The {kind} "{name}" is not registered, and these plugin modules failed to import:\n{broken}'
+            )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,12 +76,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=str, default="", help="load the model from this directory (eval-only)")
     parser.add_argument("--load-epoch", type=int, help="load the weights saved after this epoch (eval-only)")
     parser.add_argument("--no-train", action="store_true", help="build the trainer but do not train")
-    parser.add_argument("--randomize", type=int, default=1,
-                        help="Colour-Biased MNIST: shuffle which digits get the biased colour (1) or not (0)")
+    parser.add_argument(
+        "--randomize",
+        type=int,
+        default=1,
+        help="Colour-Biased MNIST: shuffle which digits get the biased colour (1) or not (0)",
+    )
     parser.add_argument("--use_wandb", action="store_true", help="log the final result to Weights & Biases")
     parser.add_argument("--wb_name", type=str, default="test", help="Weights & Biases project")
-    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
-                        help="modify config options using the command line (KEY VALUE pairs)")
+    parser.add_argument(
+        "opts",
+        default=None,
+        nargs=argparse.REMAINDER,
+        help="modify config options using the command line (KEY VALUE pairs)",
+    )
     return parser.parse_args(argv)
 
 
@@ -161,6 +173,7 @@ def collect_results(cfg: CfgNode, trainer, wall_time: float, eval_only: bool) ->
 
 def yaml_safe(cfg: CfgNode) -> dict:
     """The config as plain dicts/lists (tuples become lists) for JSON."""
+
     def convert(node):
         if isinstance(node, dict):
             return {k: convert(v) for k, v in node.items()}

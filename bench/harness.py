@@ -4,6 +4,7 @@ Speed and memory do not depend on weight values, so a randomly initialised CLIP 
 ViT-B/16 coordinator encoder stand in for the pretrained ones (which cannot be downloaded here). Trainers
 are built through the same config path as ``train.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,24 @@ import train
 from dassl.engine import build_trainer
 from trainers.targets.clip import OPENAI_ARCHS
 
-EUROSAT_CLASSES = ["AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
-                   "PermanentCrop", "Residential", "River", "SeaLake"]
-CONFIGS = {"BLACKVIP": "BLACKVIP/vit_b16.yaml", "VPOUR": "VPOUR/vit_b16.yaml", "BAR": "BAR/vit_b16.yaml",
-           "VPWB": "VPWB/vit_b16.yaml"}
+EUROSAT_CLASSES = [
+    "AnnualCrop",
+    "Forest",
+    "HerbaceousVegetation",
+    "Highway",
+    "Industrial",
+    "Pasture",
+    "PermanentCrop",
+    "Residential",
+    "River",
+    "SeaLake",
+]
+CONFIGS = {
+    "BLACKVIP": "BLACKVIP/vit_b16.yaml",
+    "VPOUR": "VPOUR/vit_b16.yaml",
+    "BAR": "BAR/vit_b16.yaml",
+    "VPWB": "VPWB/vit_b16.yaml",
+}
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
@@ -65,18 +80,32 @@ def random_mae_folder(path: str) -> str:
 def build(method: str, data_root: str, out_dir: str, opts: list) -> object:
     """A trainer of ``method`` on the synthetic EuroSAT folder, configured like ``train.py`` would."""
     train.load_plugins()
-    argv = ["--root", data_root, "--seed", "1", "--trainer", method,
-            "--dataset-config-file", osp.join(REPO, "configs/datasets/eurosat.yaml"),
-            "--config-file", osp.join(REPO, "configs/trainers", CONFIGS[method]),
-            "--output-dir", out_dir, *[str(o) for o in opts]]
+    argv = [
+        "--root",
+        data_root,
+        "--seed",
+        "1",
+        "--trainer",
+        method,
+        "--dataset-config-file",
+        osp.join(REPO, "configs/datasets/eurosat.yaml"),
+        "--config-file",
+        osp.join(REPO, "configs/trainers", CONFIGS[method]),
+        "--output-dir",
+        out_dir,
+        *[str(o) for o in opts],
+    ]
     cfg = train.setup_cfg(train.parse_args(argv))
     return build_trainer(cfg)
 
 
 def machine() -> dict:
     """What the numbers were measured on."""
-    info = {"cpu": platform.processor() or platform.machine(), "cpu_threads": torch.get_num_threads(),
-            "torch": torch.__version__}
+    info = {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

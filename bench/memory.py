@@ -5,6 +5,7 @@ Each method runs a few training steps in its own process, on a CLIP ViT-B/16 tar
 
     python -m bench.memory [--batch 32] [--steps 2] [--device cpu|cuda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,15 @@ import time
 import torch
 from tabulate import tabulate
 
-from bench.harness import REPO, build, machine, make_eurosat_folder, random_clip_checkpoint, random_mae_folder, write_json
+from bench.harness import (
+    REPO,
+    build,
+    machine,
+    make_eurosat_folder,
+    random_clip_checkpoint,
+    random_mae_folder,
+    write_json,
+)
 
 OUT = osp.join(osp.dirname(osp.abspath(__file__)), "results", "memory.json")
 METHODS = ["VPWB", "BAR", "VPOUR", "BLACKVIP"]
@@ -45,7 +54,7 @@ class RSSSampler:
             self.peak = max(self.peak, current_rss_mb())
             time.sleep(self.interval)
 
-    def __enter__(self) -> "RSSSampler":
+    def __enter__(self) -> RSSSampler:
         self._thread.start()
         return self
 
@@ -74,9 +83,20 @@ def release_freed_memory() -> None:
 def child(method: str, work: str, batch: int, steps: int, device: str) -> dict:
     """Build one trainer, run ``steps`` training steps and report memory high-water marks."""
     data = osp.join(work, "data")
-    opts = ["MODEL.BACKBONE.NAME", "ViT-B/16", "TARGET.CHECKPOINT", osp.join(work, "vit_b16.pt"),
-            "DATALOADER.NUM_WORKERS", 0, "DATALOADER.TRAIN_X.BATCH_SIZE", batch, "USE_CUDA", device == "cuda",
-            "TRAINER.BLACKVIP.PT_BACKBONE_PATH", osp.join(work, "mae")]
+    opts = [
+        "MODEL.BACKBONE.NAME",
+        "ViT-B/16",
+        "TARGET.CHECKPOINT",
+        osp.join(work, "vit_b16.pt"),
+        "DATALOADER.NUM_WORKERS",
+        0,
+        "DATALOADER.TRAIN_X.BATCH_SIZE",
+        batch,
+        "USE_CUDA",
+        device == "cuda",
+        "TRAINER.BLACKVIP.PT_BACKBONE_PATH",
+        osp.join(work, "mae"),
+    ]
     if method == "BAR":
         opts += ["INPUT.SIZE", "[194,194]"]
     with contextlib.redirect_stdout(io.StringIO()):
@@ -92,8 +112,12 @@ def child(method: str, work: str, batch: int, steps: int, device: str) -> dict:
     with contextlib.redirect_stdout(io.StringIO()), RSSSampler() as sampler:
         for trainer.batch_idx in range(steps):
             trainer.forward_backward(next(batches))
-    out = {"method": method, "rss_after_build_mb": built, "rss_peak_mb": sampler.peak,
-           "learnable_parameters": trainer.prompter.num_learnable()}
+    out = {
+        "method": method,
+        "rss_after_build_mb": built,
+        "rss_peak_mb": sampler.peak,
+        "learnable_parameters": trainer.prompter.num_learnable(),
+    }
     if trainer.device.type == "cuda":
         out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
@@ -118,14 +142,31 @@ def main() -> None:
     random_mae_folder(osp.join(work, "mae"))
     results, rows = [], []
     for method in METHODS:
-        cmd = [sys.executable, "-m", "bench.memory", "--child", method, "--work", work, "--batch", str(args.batch),
-               "--steps", str(args.steps), "--device", args.device]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.memory",
+            "--child",
+            method,
+            "--work",
+            work,
+            "--batch",
+            str(args.batch),
+            "--steps",
+            str(args.steps),
+            "--device",
+            args.device,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
         r = json.loads(done.stdout.strip().splitlines()[-1])
         results.append(r)
         paper_mb, paper_params = PAPER[method]
-        row = [LABELS[method], f"{r['rss_after_build_mb']:,.0f}", f"{r['rss_peak_mb']:,.0f}",
-               f"{r['rss_peak_mb'] - r['rss_after_build_mb']:,.0f}"]
+        row = [
+            LABELS[method],
+            f"{r['rss_after_build_mb']:,.0f}",
+            f"{r['rss_peak_mb']:,.0f}",
+            f"{r['rss_peak_mb'] - r['rss_after_build_mb']:,.0f}",
+        ]
         if "cuda_max_allocated_mb" in r:
             row.append(f"{r['cuda_max_allocated_mb']:,.0f}")
         rows.append(row + [f"{r['learnable_parameters']:,}", f"{paper_mb:,}", paper_params])
@@ -135,8 +176,16 @@ def main() -> None:
         headers.append("CUDA max allocated MB")
     headers += ["learnable", "paper MB (ImageNet, GPU)", "paper params"]
     print(tabulate(rows, headers=headers))
-    write_json({"machine": machine(), "device": args.device, "batch": args.batch, "target": "CLIP ViT-B/16 (random)",
-                "results": results}, args.out)
+    write_json(
+        {
+            "machine": machine(),
+            "device": args.device,
+            "batch": args.batch,
+            "target": "CLIP ViT-B/16 (random)",
+            "results": results,
+        },
+        args.out,
+    )
     print(f"Wrote {args.out}")
 
 

@@ -6,6 +6,7 @@ query count, are the same as an un-instrumented run's.
 
     python -m bench.queries [--epochs 120] [--every 10] [--seeds 1 2 3] [--variants blackvip blackvip-one-sided ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,16 @@ class Variant:
     opts: tuple = ()
 
 
-VARIANTS = {v.name: v for v in [
-    Variant("blackvip", "BLACKVIP", "blackvip"),
-    Variant("blackvip-one-sided", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.ONE_SIDED", True)),
-    Variant("blackvip-clipped", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.CLIP_NORM", 25.0)),
-    Variant("vpour", "VPOUR", "vpour"),
-    Variant("bar", "BAR", "bar"),
-]}
+VARIANTS = {
+    v.name: v
+    for v in [
+        Variant("blackvip", "BLACKVIP", "blackvip"),
+        Variant("blackvip-one-sided", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.ONE_SIDED", True)),
+        Variant("blackvip-clipped", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.CLIP_NORM", 25.0)),
+        Variant("vpour", "VPOUR", "vpour"),
+        Variant("bar", "BAR", "bar"),
+    ]
+}
 
 
 def ensure_data(root: str) -> None:
@@ -57,10 +61,23 @@ def ensure_data(root: str) -> None:
 
 
 def build(variant: Variant, seed: int, data: str, out: str, epochs: int):
-    argv = ["--root", data, "--seed", str(seed), "--trainer", variant.trainer,
-            "--dataset-config-file", osp.join(REPO, "configs/quickstart/task.yaml"),
-            "--config-file", osp.join(REPO, f"configs/quickstart/{variant.config}.yaml"), "--output-dir", out,
-            "OPTIM.MAX_EPOCH", str(epochs), *[str(o) for o in variant.opts]]
+    argv = [
+        "--root",
+        data,
+        "--seed",
+        str(seed),
+        "--trainer",
+        variant.trainer,
+        "--dataset-config-file",
+        osp.join(REPO, "configs/quickstart/task.yaml"),
+        "--config-file",
+        osp.join(REPO, f"configs/quickstart/{variant.config}.yaml"),
+        "--output-dir",
+        out,
+        "OPTIM.MAX_EPOCH",
+        str(epochs),
+        *[str(o) for o in variant.opts],
+    ]
     return build_trainer(train.setup_cfg(train.parse_args(argv)))
 
 
@@ -75,8 +92,14 @@ def curve(variant: Variant, seed: int, data: str, epochs: int, every: int) -> li
     def evaluate(epoch: int) -> None:
         with torch.random.fork_rng(), contextlib.redirect_stdout(io.StringIO()):
             acc = trainer.test()
-        points.append({"epoch": epoch, "queries": trainer.target.counter.images("train"), "accuracy": acc,
-                       "train_s": clock["train"]})
+        points.append(
+            {
+                "epoch": epoch,
+                "queries": trainer.target.counter.images("train"),
+                "accuracy": acc,
+                "train_s": clock["train"],
+            }
+        )
 
     original = trainer.after_epoch
 
@@ -95,9 +118,21 @@ def curve(variant: Variant, seed: int, data: str, epochs: int, every: int) -> li
 
 def zero_shot(data: str) -> float:
     out = tempfile.mkdtemp(prefix="bench-zs-")
-    argv = ["--root", data, "--seed", "1", "--trainer", "ZeroshotCLIP", "--dataset-config-file",
-            osp.join(REPO, "configs/quickstart/task.yaml"), "--config-file",
-            osp.join(REPO, "configs/quickstart/zeroshot.yaml"), "--output-dir", out, "--eval-only"]
+    argv = [
+        "--root",
+        data,
+        "--seed",
+        "1",
+        "--trainer",
+        "ZeroshotCLIP",
+        "--dataset-config-file",
+        osp.join(REPO, "configs/quickstart/task.yaml"),
+        "--config-file",
+        osp.join(REPO, "configs/quickstart/zeroshot.yaml"),
+        "--output-dir",
+        out,
+        "--eval-only",
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         return train.main(train.parse_args(argv))["accuracy"]
 
@@ -147,8 +182,20 @@ def main() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     def child(name: str, seed: int) -> list[dict]:
-        cmd = [sys.executable, "-m", "bench.queries", "--child", name, str(seed), "--epochs", str(args.epochs),
-               "--every", str(args.every), "--data", args.data]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.queries",
+            "--child",
+            name,
+            str(seed),
+            "--epochs",
+            str(args.epochs),
+            "--every",
+            str(args.every),
+            "--data",
+            args.data,
+        ]
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
         done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -166,13 +213,26 @@ def main() -> None:
         for i, point in enumerate(runs[0]):
             accs = [r[i]["accuracy"] for r in runs]
             spread = f" ± {statistics.stdev(accs):.1f}" if len(accs) > 1 else ""
-            rows.append([name, point["epoch"] * 5, f"{point['queries']:,}", f"{statistics.mean(accs):.1f}{spread}",
-                         f"{statistics.mean(r[i]['train_s'] for r in runs):.0f}"])
+            rows.append(
+                [
+                    name,
+                    point["epoch"] * 5,
+                    f"{point['queries']:,}",
+                    f"{statistics.mean(accs):.1f}{spread}",
+                    f"{statistics.mean(r[i]['train_s'] for r in runs):.0f}",
+                ]
+            )
     print(f"zero-shot accuracy: {zs:.1f}%")
-    print(tabulate(rows, headers=["variant", "steps", "image queries", "test accuracy % (mean ± sd)",
-                                  "train seconds"], disable_numparse=True))
-    write_json({"machine": machine(), "zero_shot": zs, "epochs": args.epochs, "seeds": args.seeds,
-                "curves": results}, args.out)
+    print(
+        tabulate(
+            rows,
+            headers=["variant", "steps", "image queries", "test accuracy % (mean ± sd)", "train seconds"],
+            disable_numparse=True,
+        )
+    )
+    write_json(
+        {"machine": machine(), "zero_shot": zs, "epochs": args.epochs, "seeds": args.seeds, "curves": results}, args.out
+    )
     plot(results, zs, osp.splitext(args.out)[0] + ".png")
     print(f"Wrote {args.out} and {osp.splitext(args.out)[0]}.png")
 

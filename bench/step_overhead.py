@@ -7,6 +7,7 @@ more than the queries it must make. Steps and bare forwards are timed alternatel
 
     python -m bench.step_overhead [--batch 16] [--repeats 3] [--device cpu|cuda|all] [--backbone ViT-B/16]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,12 @@ def main() -> None:
     parser.add_argument("--sp-avg", type=int, default=5, help="SPSA perturbations K (2K queries per step)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
-    parser.add_argument("--backbone", choices=["ViT-B/32", "ViT-B/16"], default="ViT-B/32",
-                        help="target architecture (the paper's BlackVIP runs use ViT-B/16)")
+    parser.add_argument(
+        "--backbone",
+        choices=["ViT-B/32", "ViT-B/16"],
+        default="ViT-B/32",
+        help="target architecture (the paper's BlackVIP runs use ViT-B/16)",
+    )
     parser.add_argument("--out", default=None, help=f"JSON file (default {OUT}, _vit_b16 added for ViT-B/16)")
     args = parser.parse_args()
     if args.out is None:
@@ -75,14 +80,45 @@ def main() -> None:
     data = make_eurosat_folder(osp.join(work, "data"), per_class=max(1, args.batch // 10 + 1))
     clip = random_clip_checkpoint(args.backbone, osp.join(work, "target.pt"))
     mae = random_mae_folder(osp.join(work, "mae"))
-    common = ["MODEL.BACKBONE.NAME", args.backbone, "TARGET.CHECKPOINT", clip, "DATALOADER.NUM_WORKERS", 0,
-              "DATALOADER.TRAIN_X.BATCH_SIZE", args.batch, "VERBOSE", False]
+    common = [
+        "MODEL.BACKBONE.NAME",
+        args.backbone,
+        "TARGET.CHECKPOINT",
+        clip,
+        "DATALOADER.NUM_WORKERS",
+        0,
+        "DATALOADER.TRAIN_X.BATCH_SIZE",
+        args.batch,
+        "VERBOSE",
+        False,
+    ]
     cases = [
-        ("BLACKVIP", "encoder per step", ["TRAINER.BLACKVIP.PT_BACKBONE_PATH", mae,
-                                          "TRAINER.BLACKVIP.SP_AVG", args.sp_avg, "TRAINER.BLACKVIP.PREC", "fp32"]),
-        ("BLACKVIP", "cached features (noaug)", ["TRAINER.BLACKVIP.PT_BACKBONE_PATH", mae,
-                                                 "TRAINER.BLACKVIP.SP_AVG", args.sp_avg,
-                                                 "TRAINER.BLACKVIP.PREC", "fp32", "INPUT.TRANSFORMS", "['normalize']"]),
+        (
+            "BLACKVIP",
+            "encoder per step",
+            [
+                "TRAINER.BLACKVIP.PT_BACKBONE_PATH",
+                mae,
+                "TRAINER.BLACKVIP.SP_AVG",
+                args.sp_avg,
+                "TRAINER.BLACKVIP.PREC",
+                "fp32",
+            ],
+        ),
+        (
+            "BLACKVIP",
+            "cached features (noaug)",
+            [
+                "TRAINER.BLACKVIP.PT_BACKBONE_PATH",
+                mae,
+                "TRAINER.BLACKVIP.SP_AVG",
+                args.sp_avg,
+                "TRAINER.BLACKVIP.PREC",
+                "fp32",
+                "INPUT.TRANSFORMS",
+                "['normalize']",
+            ],
+        ),
         ("VPOUR", "", ["TRAINER.VPOUR.SP_AVG", args.sp_avg]),
         ("BAR", "", ["TRAINER.BAR.SP_AVG", args.sp_avg, "INPUT.SIZE", "[194,194]"]),
     ]
@@ -91,14 +127,28 @@ def main() -> None:
         for method, variant, opts in cases:
             trainer = build(method, data, osp.join(work, "out", method), common + opts + ["USE_CUDA", device == "cuda"])
             trainer.before_train()
-            r = {"device": device, "method": method, "variant": variant, "batch": args.batch, **measure(trainer, args.repeats)}
+            r = {
+                "device": device,
+                "method": method,
+                "variant": variant,
+                "batch": args.batch,
+                **measure(trainer, args.repeats),
+            }
             results.append(r)
-            rows.append([device, method, variant, r["images_per_step"], f"{r['step_s']:.2f}",
-                         f"{r['bare_forward_s']:.2f}", f"{r['ratio']:.3f}"])
+            rows.append(
+                [
+                    device,
+                    method,
+                    variant,
+                    r["images_per_step"],
+                    f"{r['step_s']:.2f}",
+                    f"{r['bare_forward_s']:.2f}",
+                    f"{r['ratio']:.3f}",
+                ]
+            )
             print(tabulate(rows[-1:], tablefmt="plain"), flush=True)
     print(tabulate(rows, headers=["device", "method", "variant", "images/step", "step s", "bare forward s", "ratio"]))
-    write_json({"machine": machine(), "target": f"CLIP {args.backbone} (random weights)", "results": results},
-               args.out)
+    write_json({"machine": machine(), "target": f"CLIP {args.backbone} (random weights)", "results": results}, args.out)
     print(f"Wrote {args.out}")
 
 

@@ -4,6 +4,7 @@ New caches hold plain rows with paths relative to the dataset folder, so a moved
 Old caches (pickled ``Datum`` objects with absolute paths, as CoOp and BlackVIP wrote them) still load:
 their paths are re-rooted at the current dataset folder.
 """
+
 from __future__ import annotations
 
 import copyreg
@@ -11,7 +12,7 @@ import os.path as osp
 import pickle
 import random
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from dassl.data.datasets import Datum
 from dassl.utils import atomic_write
@@ -54,13 +55,19 @@ def load_records_cache(path: str, dataset_dir: str) -> dict[str, list[Record]]:
         if not isinstance(data, dict):
             raise pickle.UnpicklingError(f"expected a dict, found {type(data).__name__}")
         if data.get("format") == CACHE_FORMAT:
-            return {key: [Record(osp.join(dataset_dir, *p.split("/")), int(y), c) for p, y, c in rows]
-                    for key, rows in data.items() if key != "format"}
-        return {key: [Record(rebase_path(d.impath, dataset_dir), int(d.label), d.classname) for d in items]
-                for key, items in data.items()}
+            return {
+                key: [Record(osp.join(dataset_dir, *p.split("/")), int(y), c) for p, y, c in rows]
+                for key, rows in data.items()
+                if key != "format"
+            }
+        return {
+            key: [Record(rebase_path(d.impath, dataset_dir), int(d.label), d.classname) for d in items]
+            for key, items in data.items()
+        }
     except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as e:
-        raise RuntimeError(f'Cannot read the cache "{path}" ({e}). '
-                           "Delete it and it is rebuilt on the next run.") from None
+        raise RuntimeError(
+            f'Cannot read the cache "{path}" ({e}). Delete it and it is rebuilt on the next run.'
+        ) from None
 
 
 def rebase_path(path: str, dataset_dir: str) -> str:
@@ -71,7 +78,7 @@ def rebase_path(path: str, dataset_dir: str) -> str:
     if name not in folders:
         return path
     index = len(folders) - 1 - folders[::-1].index(name)
-    return osp.join(dataset_dir, *parts[index + 1:])
+    return osp.join(dataset_dir, *parts[index + 1 :])
 
 
 def sample_per_class(items: Sequence, num_shots: int, rng: random.Random) -> list:
@@ -82,8 +89,14 @@ def sample_per_class(items: Sequence, num_shots: int, rng: random.Random) -> lis
     return sampled
 
 
-def fewshot_subsets(cache_path: str, dataset_dir: str, num_shots: int, seed: int, train: Sequence[Record],
-                    val: Sequence[Record] | None = None) -> tuple[list[Record], list[Record] | None]:
+def fewshot_subsets(
+    cache_path: str,
+    dataset_dir: str,
+    num_shots: int,
+    seed: int,
+    train: Sequence[Record],
+    val: Sequence[Record] | None = None,
+) -> tuple[list[Record], list[Record] | None]:
     """The few-shot train (``num_shots`` per class) and val (``min(num_shots, 4)``) subsets, cached at ``cache_path``.
 
     Sampling uses its own ``random.Random(seed)``, train first and then val, so unrelated RNG draws never change

@@ -1,4 +1,5 @@
 """Caltech-101: 100 object categories (the background and easy-faces folders are left out)."""
+
 from dassl.data.datasets import DATASET_REGISTRY
 
 from .split_dataset import SplitDataset

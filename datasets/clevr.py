@@ -1,4 +1,5 @@
 """CLEVR counting: the class is the number of objects in the scene (8 classes, "3".."10")."""
+
 import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
@@ -24,7 +25,8 @@ class CLEVR(SplitDataset):
         labels = {name: label for label, name in enumerate(classnames)}
         trainval, test = (
             [Record(osp.join(self.image_dir, split, image), labels[count], count) for image, count in scenes[split]]
-            for split in ("train", "val"))
+            for split in ("train", "val")
+        )
         train, val = split_trainval(trainval, p_val=0.2, rng=created_split_rng())
         return train, val, test
 

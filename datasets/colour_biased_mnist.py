@@ -1,4 +1,5 @@
 """Colour-Biased MNIST: background colour correlates with the digit (``make_colour_biased_mnist`` generates it)."""
+
 from __future__ import annotations
 
 import os.path as osp
@@ -25,8 +26,9 @@ class ColourBiasedMNIST(SplitDataset):
     def get_layout(cls, cfg) -> Layout:
         c = cfg.DATASET.COLOUR_BIASED_MNIST
         root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
-        return colour_biased_layout(root, c.TRAIN_RHO, c.TEST_RHO, c.TRAIN_N_CONFUSING_LABELS,
-                                    c.TEST_N_CONFUSING_LABELS, c.RANDOMIZE)
+        return colour_biased_layout(
+            root, c.TRAIN_RHO, c.TEST_RHO, c.TRAIN_N_CONFUSING_LABELS, c.TEST_N_CONFUSING_LABELS, c.RANDOMIZE
+        )
 
     def load_records(self, cfg):
         train_need, test_need = self.layout.required
@@ -37,6 +39,8 @@ class ColourBiasedMNIST(SplitDataset):
 
     def fewshot_path(self, cfg, num_shots: int) -> str:
         c = cfg.DATASET.COLOUR_BIASED_MNIST
-        folder = (f"split_fewshot_val={c.USE_TEST_AS_VAL}_rho={float(c.TRAIN_RHO)}_{float(c.TEST_RHO)}"
-                  f"_ncl={c.TRAIN_N_CONFUSING_LABELS}{c.TEST_N_CONFUSING_LABELS}_rand={c.RANDOMIZE}")
+        folder = (
+            f"split_fewshot_val={c.USE_TEST_AS_VAL}_rho={float(c.TRAIN_RHO)}_{float(c.TEST_RHO)}"
+            f"_ncl={c.TRAIN_N_CONFUSING_LABELS}{c.TEST_N_CONFUSING_LABELS}_rand={c.RANDOMIZE}"
+        )
         return fewshot_cache_path(self.dataset_dir, num_shots, cfg.SEED, folder)

@@ -1,4 +1,5 @@
 """Describable Textures (DTD): 47 texture attributes."""
+
 from dassl.data.datasets import DATASET_REGISTRY
 
 from .split_dataset import SplitDataset

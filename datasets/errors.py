@@ -1,4 +1,5 @@
 """Errors for data that is not where a dataset expects it: what is missing, the expected layout, how to get it."""
+
 from __future__ import annotations
 
 import os.path as osp
@@ -15,8 +16,10 @@ def not_ready(layout: Layout, root: str, problem: str) -> DatasetNotReadyError:
     lines = [f"{layout.name}: {problem}", "Expected layout:", layout.tree(root)]
     if layout.generator:
         lines += ["Generate it with:", f"  {layout.generator}", f"  ({MNIST_SOURCES})"]
-    lines.append(f"Run `{command('python', '-m', 'datasets.prepare', layout.name, '--root', root)}` "
-                 "to see what is missing and where to get it.")
+    lines.append(
+        f"Run `{command('python', '-m', 'datasets.prepare', layout.name, '--root', root)}` "
+        "to see what is missing and where to get it."
+    )
     return DatasetNotReadyError("\n".join(lines))
 
 
@@ -25,8 +28,9 @@ def require_layout(layout: Layout, root: str) -> str:
     dataset_dir = osp.join(root, layout.folder)
     if not osp.isdir(dataset_dir):
         raise not_ready(layout, root, f'dataset folder not found: "{dataset_dir}"')
-    problems = [f'{need.path} ({problem})' for need in layout.required
-                if (problem := need.problem(dataset_dir)) is not None]
+    problems = [
+        f"{need.path} ({problem})" for need in layout.required if (problem := need.problem(dataset_dir)) is not None
+    ]
     if problems:
         raise not_ready(layout, root, f'incomplete dataset folder "{dataset_dir}": ' + ", ".join(problems))
     return dataset_dir

@@ -1,4 +1,5 @@
 """EuroSAT (RGB): 10 land-cover classes with CoOp's descriptive names."""
+
 from dassl.data.datasets import DATASET_REGISTRY
 
 from .split_dataset import SplitDataset

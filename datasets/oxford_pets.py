@@ -1,4 +1,5 @@
 """Oxford-IIIT Pets: 37 cat and dog breeds; also the home of CoOp's shared split helpers."""
+
 import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY

@@ -5,6 +5,7 @@ Exit status 1 when anything is missing. The synthetic sets are checked in both s
     python -m datasets.prepare NAME [--root DATA]
     python -m datasets.prepare --all [--root DATA]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ def check_layout(layout: Layout, root: str) -> tuple[list[str], int]:
         missing += is_missing
         if is_missing:
             raw = ", ".join(n.path for n in layout.fallback) or "the images"
-            lines.append(f"           without it, training builds a new split from {raw} and saves it as "
-                         f"{layout.created_split}; numbers on it are not comparable with published ones")
+            lines.append(
+                f"           without it, training builds a new split from {raw} and saves it as "
+                f"{layout.created_split}; numbers on it are not comparable with published ones"
+            )
             for need in layout.fallback:
                 lines += report_need(need, dataset_dir, shown, "  (raw files for that new split)")[0]
     elif layout.created_split:
@@ -61,13 +64,18 @@ def check_layout(layout: Layout, root: str) -> tuple[list[str], int]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m datasets.prepare",
-                                     description=__doc__.rsplit("\n\n", 1)[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m datasets.prepare",
+        description=__doc__.rsplit("\n\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("name", nargs="?", help=f"dataset name or config file stem ({', '.join(ALL_NAMES)})")
     parser.add_argument("--all", action="store_true", help="check every dataset")
-    parser.add_argument("--root", default=os.environ.get("DATA", "data"),
-                        help="data root, the folder given to train.py --root (default: $DATA, else ./data)")
+    parser.add_argument(
+        "--root",
+        default=os.environ.get("DATA", "data"),
+        help="data root, the folder given to train.py --root (default: $DATA, else ./data)",
+    )
     args = parser.parse_args(argv)
     if bool(args.name) == args.all:
         parser.error("give one dataset NAME or --all")

@@ -1,4 +1,5 @@
 """NWPU-RESISC45: 45 remote-sensing scene classes."""
+
 from dassl.data.datasets import DATASET_REGISTRY
 
 from .split_dataset import SplitDataset

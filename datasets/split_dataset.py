@@ -1,8 +1,9 @@
 """``SplitDataset``: CoOp's dataset recipe (split file -> few-shot subset -> base/new classes) for every dataset."""
+
 from __future__ import annotations
 
 import os.path as osp
-from typing import Sequence
+from collections.abc import Sequence
 
 from dassl.data.datasets import DatasetBase, Datum
 
@@ -42,8 +43,9 @@ class SplitDataset(DatasetBase):
         train, val, test = self.load_records(cfg)
         num_shots = cfg.DATASET.NUM_SHOTS
         if num_shots >= 1:
-            train, val = fewshot_subsets(self.fewshot_path(cfg, num_shots), self.dataset_dir, num_shots, cfg.SEED,
-                                         train, val)
+            train, val = fewshot_subsets(
+                self.fewshot_path(cfg, num_shots), self.dataset_dir, num_shots, cfg.SEED, train, val
+            )
         train, test = self.datums(train), self.datums(test)
         subsample = cfg.DATASET.SUBSAMPLE_CLASSES
         if val is None:
@@ -85,11 +87,16 @@ class SplitDataset(DatasetBase):
         missing = [n.path for n in self.layout.fallback if n.problem(self.dataset_dir)]
         published = self.layout.split.path if self.layout.split else None
         if missing:
-            raise not_ready(self.layout, self.root, f"no split file ({published}) and the raw files to build one "
-                                                    f"are missing: {', '.join(missing)}")
+            raise not_ready(
+                self.layout,
+                self.root,
+                f"no split file ({published}) and the raw files to build one are missing: {', '.join(missing)}",
+            )
         if published:
-            print(f"{published} not found in {self.dataset_dir}: building a new split from the raw files "
-                  "(numbers on it are not comparable with published ones)")
+            print(
+                f"{published} not found in {self.dataset_dir}: building a new split from the raw files "
+                "(numbers on it are not comparable with published ones)"
+            )
         train, val, test = self.build_split()
         save_split(train, val, test, osp.join(self.dataset_dir, self.layout.created_split), self.image_dir)
         return train, val, test

@@ -5,6 +5,7 @@ Dataset classes here expose them CoOp's way (``OxfordPets.read_split``, ``Oxford
 because CoOp-family dataset plugins call them there. Internally, datasets pass plain ``Record`` tuples
 around and build ``Datum`` objects (which check that each file exists) only for what they keep.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,8 @@ import os.path as osp
 import random
 import re
 from collections import defaultdict
-from typing import Iterable, NamedTuple, Sequence, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple, TypeVar
 
 from dassl.data.datasets import Datum
 from dassl.utils import listdir_nohidden, read_json, write_json
@@ -51,8 +53,9 @@ def relative_path(path: str, prefix: str) -> str:
     return osp.relpath(path, prefix).replace(os.sep, "/")
 
 
-def read_split_records(filepath: str,
-                       path_prefix: str | Sequence[str]) -> tuple[list[Record], list[Record], list[Record]]:
+def read_split_records(
+    filepath: str, path_prefix: str | Sequence[str]
+) -> tuple[list[Record], list[Record], list[Record]]:
     """Read a split JSON as ``Record`` lists; a missing ``val`` or ``test`` key gives an empty list.
 
     ``path_prefix`` may list candidate folders; each split uses the first under which its first file
@@ -89,6 +92,7 @@ def read_split(filepath: str, path_prefix: str) -> tuple[list[Datum], list[Datum
 
 def save_split(train: Iterable, val: Iterable, test: Iterable, filepath: str, path_prefix: str) -> None:
     """CoOp's ``save_split``: write items (``Datum`` or ``Record``) as a split JSON relative to ``path_prefix``."""
+
     def rows(items):
         return [[relative_path(item.impath, path_prefix), int(item.label), item.classname] for item in items]
 
@@ -96,8 +100,9 @@ def save_split(train: Iterable, val: Iterable, test: Iterable, filepath: str, pa
     print(f"Saved split to {filepath}")
 
 
-def split_trainval(trainval: Sequence[Item], p_val: float = 0.2,
-                   rng: random.Random | None = None) -> tuple[list[Item], list[Item]]:
+def split_trainval(
+    trainval: Sequence[Item], p_val: float = 0.2, rng: random.Random | None = None
+) -> tuple[list[Item], list[Item]]:
     """Per class, shuffle and move ``round(n * p_val)`` items to val (CoOp's ``split_trainval``).
 
     Without ``rng`` it draws from Python's global ``random``, as CoOp does.
@@ -118,8 +123,9 @@ def split_trainval(trainval: Sequence[Item], p_val: float = 0.2,
     return train, val
 
 
-def split_three_ways(records: Sequence[Item], p_trn: float, p_val: float,
-                     rng: random.Random) -> tuple[list[Item], list[Item], list[Item]]:
+def split_three_ways(
+    records: Sequence[Item], p_trn: float, p_val: float, rng: random.Random
+) -> tuple[list[Item], list[Item], list[Item]]:
     """Per class (in order of first appearance), shuffle and cut ``round(n*p_trn)`` / ``round(n*p_val)`` / rest."""
     train: list[Item] = []
     val: list[Item] = []
@@ -132,36 +138,49 @@ def split_three_ways(records: Sequence[Item], p_trn: float, p_val: float,
         if min(n_train, n_val, len(items) - n_train - n_val) < 1:
             raise ValueError(f"Class {label} has {len(items)} images: too few for a train/val/test split")
         train.extend(items[:n_train])
-        val.extend(items[n_train:n_train + n_val])
-        test.extend(items[n_train + n_val:])
+        val.extend(items[n_train : n_train + n_val])
+        test.extend(items[n_train + n_val :])
     return train, val, test
 
 
-def folder_split_records(image_dir: str, p_trn: float = 0.5, p_val: float = 0.2, ignored: Sequence[str] = (),
-                         new_cnames: dict[str, str] | None = None,
-                         rng: random.Random | None = None) -> tuple[list[Record], list[Record], list[Record]]:
+def folder_split_records(
+    image_dir: str,
+    p_trn: float = 0.5,
+    p_val: float = 0.2,
+    ignored: Sequence[str] = (),
+    new_cnames: dict[str, str] | None = None,
+    rng: random.Random | None = None,
+) -> tuple[list[Record], list[Record], list[Record]]:
     """Split ``image_dir/<class>/<image>`` per class into train/val/test shares (labels = sorted folder index).
 
     Files are sorted before shuffling so the result does not depend on the file system's listing order.
     """
-    categories = sorted(c for c in listdir_nohidden(image_dir)
-                        if c not in ignored and osp.isdir(osp.join(image_dir, c)))
+    categories = sorted(
+        c for c in listdir_nohidden(image_dir) if c not in ignored and osp.isdir(osp.join(image_dir, c))
+    )
     print(f"Splitting into {p_trn:.0%} train, {p_val:.0%} val, and {1 - p_trn - p_val:.0%} test")
     records = []
     for label, category in enumerate(categories):
         classname = (new_cnames or {}).get(category, category)
         category_dir = osp.join(image_dir, category)
-        records += [Record(osp.join(category_dir, name), label, classname)
-                    for name in listdir_nohidden(category_dir, sort=True)]
+        records += [
+            Record(osp.join(category_dir, name), label, classname) for name in listdir_nohidden(category_dir, sort=True)
+        ]
     return split_three_ways(records, p_trn, p_val, rng or random)
 
 
-def read_and_split_data(image_dir: str, p_trn: float = 0.5, p_val: float = 0.2, ignored: Sequence[str] = (),
-                        new_cnames: dict[str, str] | None = None,
-                        rng: random.Random | None = None) -> tuple[list[Datum], list[Datum], list[Datum]]:
+def read_and_split_data(
+    image_dir: str,
+    p_trn: float = 0.5,
+    p_val: float = 0.2,
+    ignored: Sequence[str] = (),
+    new_cnames: dict[str, str] | None = None,
+    rng: random.Random | None = None,
+) -> tuple[list[Datum], list[Datum], list[Datum]]:
     """CoOp's ``read_and_split_data``: ``folder_split_records`` as ``Datum`` lists."""
-    return tuple(to_datums(records) for records in folder_split_records(image_dir, p_trn, p_val, ignored,
-                                                                         new_cnames, rng))
+    return tuple(
+        to_datums(records) for records in folder_split_records(image_dir, p_trn, p_val, ignored, new_cnames, rng)
+    )
 
 
 def subsample_classes(*args: Sequence[Datum], subsample: str = "all"):
@@ -178,8 +197,14 @@ def subsample_classes(*args: Sequence[Datum], subsample: str = "all"):
     print(f"SUBSAMPLE {subsample.upper()} CLASSES!")
     selected = labels[:m] if subsample == "base" else labels[m:]
     relabeler = {label: new for new, label in enumerate(selected)}
-    return [[Datum(impath=item.impath, label=relabeler[item.label], classname=item.classname)
-             for item in dataset if item.label in relabeler] for dataset in args]
+    return [
+        [
+            Datum(impath=item.impath, label=relabeler[item.label], classname=item.classname)
+            for item in dataset
+            if item.label in relabeler
+        ]
+        for dataset in args
+    ]
 
 
 def to_datums(records: Iterable) -> list[Datum]:
@@ -194,10 +219,14 @@ def natural_key(name: str) -> list:
 
 def folder_records(split_dir: str) -> list[Record]:
     """``split_dir/<digit>/<file>`` as records labelled by the integer folder name, in (label, natural file) order."""
-    folders = sorted((d for d in listdir_nohidden(split_dir) if d.isdigit() and osp.isdir(osp.join(split_dir, d))),
-                     key=int)
-    return [Record(osp.join(split_dir, folder, name), int(folder), folder)
-            for folder in folders for name in sorted(listdir_nohidden(osp.join(split_dir, folder)), key=natural_key)]
+    folders = sorted(
+        (d for d in listdir_nohidden(split_dir) if d.isdigit() and osp.isdir(osp.join(split_dir, d))), key=int
+    )
+    return [
+        Record(osp.join(split_dir, folder, name), int(folder), folder)
+        for folder in folders
+        for name in sorted(listdir_nohidden(osp.join(split_dir, folder)), key=natural_key)
+    ]
 
 
 def read_text_lines(path: str) -> list[str]:

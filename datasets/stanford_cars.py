@@ -1,4 +1,5 @@
 """Stanford Cars: 196 car models, named year first ("2012 Tesla Model S Sedan")."""
+
 import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
@@ -38,6 +39,7 @@ class StanfordCars(SplitDataset):
         records = []
         for entry in annotations:
             label = int(entry["class"][0, 0]) - 1
-            records.append(Record(osp.join(self.dataset_dir, image_folder, str(entry["fname"][0])), label,
-                                  classnames[label]))
+            records.append(
+                Record(osp.join(self.dataset_dir, image_folder, str(entry["fname"][0])), label, classnames[label])
+            )
         return records

@@ -1,4 +1,5 @@
 """SUN397: 397 scene categories, named by their folder words in reverse ("b/bakery/shop" -> "shop bakery")."""
+
 import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY

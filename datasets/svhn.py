@@ -1,4 +1,5 @@
 """SVHN digits, exported to JPG folders by ``python -m datasets.export_svhn``."""
+
 import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY

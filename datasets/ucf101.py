@@ -1,4 +1,5 @@
 """UCF101 (middle frame of each clip): 101 actions, CamelCase names split by underscores ("Apply_Eye_Makeup")."""
+
 import os.path as osp
 import re
 

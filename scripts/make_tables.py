@@ -18,6 +18,7 @@ newest. Runs without a result (unfinished, failed, or a log without results.json
 ``--plot`` draws accuracy against the training image queries of each run folder (results.json
 ``queries.train.images``), one series per method.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,16 +39,38 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAPER_RESULTS = osp.join(REPO_ROOT, "configs", "paper", "results.yaml")
 DATASET_CONFIGS = osp.join(REPO_ROOT, "configs", "datasets")
 
-METHODS = {"VPWB": "VP (white-box)", "ZeroshotCLIP": "ZS CLIP", "BAR": "BAR", "VPOUR": "VP w/ SPSA-GC",
-           "BLACKVIP": "BlackVIP"}
+METHODS = {
+    "VPWB": "VP (white-box)",
+    "ZeroshotCLIP": "ZS CLIP",
+    "BAR": "BAR",
+    "VPOUR": "VP w/ SPSA-GC",
+    "BLACKVIP": "BlackVIP",
+}
 ZERO_SHOT = "ZeroshotCLIP"
 PAPER_BACKBONE, PAPER_COORDINATOR = "ViT-B/16", "vit-mae-base"
-TRANSFER = {"caltech101": "Caltech", "oxford_pets": "Pets", "stanford_cars": "Cars", "oxford_flowers": "Flowers",
-            "food101": "Food", "fgvc_aircraft": "Aircraft", "sun397": "SUN", "dtd": "DTD", "svhn": "SVHN",
-            "eurosat": "EuroSAT", "resisc45": "Resisc", "clevr": "CLEVR", "ucf101": "UCF", "imagenet": "ImageNet"}
+TRANSFER = {
+    "caltech101": "Caltech",
+    "oxford_pets": "Pets",
+    "stanford_cars": "Cars",
+    "oxford_flowers": "Flowers",
+    "food101": "Food",
+    "fgvc_aircraft": "Aircraft",
+    "sun397": "SUN",
+    "dtd": "DTD",
+    "svhn": "SVHN",
+    "eurosat": "EuroSAT",
+    "resisc45": "Resisc",
+    "clevr": "CLEVR",
+    "ucf101": "UCF",
+    "imagenet": "ImageNet",
+}
 SYNTHETIC_DATASETS = ("colour_biased_mnist", "locmnist")
-SYNTHETIC = {"colour_biased_mnist_easy": "Biased MNIST ρ=0.8", "colour_biased_mnist_hard": "Biased MNIST ρ=0.9",
-             "locmnist_r1_f1": "Loc-MNIST 1:1", "locmnist_r1_f4": "Loc-MNIST 1:4"}
+SYNTHETIC = {
+    "colour_biased_mnist_easy": "Biased MNIST ρ=0.8",
+    "colour_biased_mnist_hard": "Biased MNIST ρ=0.9",
+    "locmnist_r1_f1": "Loc-MNIST 1:1",
+    "locmnist_r1_f4": "Loc-MNIST 1:4",
+}
 RHO_SETTINGS = {(0.8, 0.2): "colour_biased_mnist_easy", (0.9, 0.1): "colour_biased_mnist_hard"}
 MISSING = "–"
 
@@ -102,7 +125,7 @@ class Stats:
     n: int
 
     @classmethod
-    def of(cls, values: list[float]) -> "Stats":
+    def of(cls, values: list[float]) -> Stats:
         return cls(mean(values), stdev(values) if len(values) > 1 else None, len(values))
 
     def text(self, digits: int) -> str:
@@ -226,11 +249,18 @@ def read_run(folder: str, root: str, stems: dict[str, str]) -> Run | str:
         return "results.json without an accuracy"
     train = results.get("queries", {}).get("train", {})
     return Run(
-        path=osp.relpath(folder, root), variant=osp.relpath(osp.dirname(folder), root), row=row_of(results),
-        setting=setting_of(results, stems), shots=None if results["trainer"] == ZERO_SHOT else results.get("shots"),
-        accuracy=float(results["accuracy"]), train_images=int(train.get("images", 0)),
-        train_calls=int(train.get("calls", 0)), learnable=results.get("learnable_parameters"),
-        train_time_s=float(results.get("train_time_s") or 0.0), mtime=osp.getmtime(path))
+        path=osp.relpath(folder, root),
+        variant=osp.relpath(osp.dirname(folder), root),
+        row=row_of(results),
+        setting=setting_of(results, stems),
+        shots=None if results["trainer"] == ZERO_SHOT else results.get("shots"),
+        accuracy=float(results["accuracy"]),
+        train_images=int(train.get("images", 0)),
+        train_calls=int(train.get("calls", 0)),
+        learnable=results.get("learnable_parameters"),
+        train_time_s=float(results.get("train_time_s") or 0.0),
+        mtime=osp.getmtime(path),
+    )
 
 
 def collect(root: str) -> tuple[list[Run], list[tuple[str, str]]]:
@@ -340,8 +370,9 @@ class TableBuilder:
         ours = Stats(avg, None, len(means)) if complete else None
         return [text] + self.with_paper(ours, paper.get("avg", {}).get(row.trainer), 1)
 
-    def wins(self, row: Row, runs: list[Run], means: dict[str, float], columns: list[str], shots: int | None,
-             paper: dict) -> list[str]:
+    def wins(
+        self, row: Row, runs: list[Run], means: dict[str, float], columns: list[str], shots: int | None, paper: dict
+    ) -> list[str]:
         theirs = paper.get("win", {}).get(row.trainer)
         zero_shot = Row(ZERO_SHOT, row.backbone)
         zs = {s: c.stats.mean for s in columns if (c := self.cell(runs, zero_shot, s, shots)) is not None}
@@ -386,19 +417,28 @@ class TableBuilder:
         for row in self.rows(self.runs):
             runs = [r for r in self.runs if r.row == row]
             learnable = sorted({r.learnable for r in runs if r.learnable is not None})
-            line = [row.label, str(len(runs)), ", ".join(f"{n:,}" for n in learnable) or MISSING,
-                    f"{sum(r.train_images for r in runs):,}", f"{sum(r.train_calls for r in runs):,}",
-                    f"{sum(r.train_time_s for r in runs) / 3600:.2f}"]
+            line = [
+                row.label,
+                str(len(runs)),
+                ", ".join(f"{n:,}" for n in learnable) or MISSING,
+                f"{sum(r.train_images for r in runs):,}",
+                f"{sum(r.train_calls for r in runs):,}",
+                f"{sum(r.train_time_s for r in runs) / 3600:.2f}",
+            ]
             if self.paper is not None:
                 theirs = paper.get(row.trainer) if row.is_paper_setup else None
-                line += ([str(theirs["params"]["vit_b"]), f"{theirs['memory_mb']['vit_b']:,}"] if theirs
-                         else [MISSING, MISSING])
+                line += (
+                    [str(theirs["params"]["vit_b"]), f"{theirs['memory_mb']['vit_b']:,}"]
+                    if theirs
+                    else [MISSING, MISSING]
+                )
             body.append(line)
         return Table("Cost", headers, body, "totals over every finished run found (all hyper-parameter folders)")
 
 
-def build_report(runs: list[Run], unfinished: list[tuple[str, str]], paper: dict | None,
-                 patterns: list[str] | None = None) -> Report:
+def build_report(
+    runs: list[Run], unfinished: list[tuple[str, str]], paper: dict | None, patterns: list[str] | None = None
+) -> Report:
     """The tables and the notes on variants and on runs without a result."""
     builder = TableBuilder(runs, paper, patterns or [])
     report = Report()
@@ -413,16 +453,22 @@ def build_report(runs: list[Run], unfinished: list[tuple[str, str]], paper: dict
     if builder.ambiguous:
         lines = []
         for label, where, c in builder.ambiguous:
-            lines.append(f"{label} / {where}: {len(c.variants)} hyper-parameter folders, not averaged together; "
-                         f"the table shows the one with {c.reason}:")
+            lines.append(
+                f"{label} / {where}: {len(c.variants)} hyper-parameter folders, not averaged together; "
+                f"the table shows the one with {c.reason}:"
+            )
             for variant, vruns in sorted(c.variants.items()):
                 mark = "  <- shown" if variant == c.shown else ""
                 lines.append(f"    {variant}: {Stats.of([r.accuracy for r in vruns]).text(2)}{mark}")
         lines.append("Choose the folder shown with --variant REGEX (matched against the paths above).")
         report.notes.append(("Cells marked * have runs from several hyper-parameter folders", lines))
     if unfinished:
-        report.notes.append((f"Runs without a result ({len(unfinished)}), not in the tables",
-                             [f"{path}: {reason}" for path, reason in sorted(unfinished)]))
+        report.notes.append(
+            (
+                f"Runs without a result ({len(unfinished)}), not in the tables",
+                [f"{path}: {reason}" for path, reason in sorted(unfinished)],
+            )
+        )
     return report
 
 
@@ -488,13 +534,27 @@ def plot_queries(runs: list[Run], path: str) -> None:
         groups.setdefault((r.row, r.setting, r.shots, r.variant), []).append(r)
     fig, ax = plt.subplots(figsize=(8, 5))
     for row in sorted({key[0] for key in groups}, key=Row.sort_key):
-        points = [(mean(r.train_images for r in g), Stats.of([r.accuracy for r in g]), key[1])
-                  for key, g in groups.items() if key[0] == row]
-        ax.errorbar([p[0] for p in points], [p[1].mean for p in points], yerr=[p[1].std or 0 for p in points],
-                    fmt="o", capsize=3, label=row.label)
+        points = [
+            (mean(r.train_images for r in g), Stats.of([r.accuracy for r in g]), key[1])
+            for key, g in groups.items()
+            if key[0] == row
+        ]
+        ax.errorbar(
+            [p[0] for p in points],
+            [p[1].mean for p in points],
+            yerr=[p[1].std or 0 for p in points],
+            fmt="o",
+            capsize=3,
+            label=row.label,
+        )
         for x, stats, setting in points:
-            ax.annotate(TRANSFER.get(setting, SYNTHETIC.get(setting, setting)), (x, stats.mean), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
+            ax.annotate(
+                TRANSFER.get(setting, SYNTHETIC.get(setting, setting)),
+                (x, stats.mean),
+                fontsize=6,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlabel("training image queries per run (zero-shot at 0)")
     ax.set_ylabel("test accuracy (%)")
@@ -516,8 +576,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", help="output root written by the scripts (e.g. ./output)")
     parser.add_argument("--format", choices=sorted(RENDERERS), default="markdown")
     parser.add_argument("--paper", action="store_true", help="add the paper's numbers and our differences")
-    parser.add_argument("--variant", action="append", default=[], metavar="REGEX",
-                        help="in a cell with several hyper-parameter folders, show the one matching; repeatable")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="in a cell with several hyper-parameter folders, show the one matching; repeatable",
+    )
     parser.add_argument("--plot", metavar="FILE.png", help="plot accuracy against training image queries")
     args = parser.parse_args(argv)
     if not osp.isdir(args.root):

@@ -9,6 +9,7 @@ NAME: a transfer dataset (e.g. svhn), a synthetic setting (e.g. locmnist_r1_f1),
 architecture rows). ``--epochs`` replaces the table's epoch count (the synthetic and ablation scripts read
 the EPOCHS environment variable instead, which paper_row.sh passes on).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,10 @@ def synthetic_call(hp: dict, family: str, setting: str) -> str:
 
 def ablation_calls(hp: dict) -> list[str]:
     p_eps = str(hp["ablation"]["fixed"]["p_eps"])
-    return [" ".join([ABLATION_SCRIPTS[row["coordinator"]], *values(row, ABLATION_ARGS), p_eps])
-            for row in hp["ablation"]["rows"]]
+    return [
+        " ".join([ABLATION_SCRIPTS[row["coordinator"]], *values(row, ABLATION_ARGS), p_eps])
+        for row in hp["ablation"]["rows"]
+    ]
 
 
 def plan(hp: dict, family: str, names: list[str], epochs: int | None = None) -> list[str]:
@@ -78,8 +81,9 @@ def plan(hp: dict, family: str, names: list[str], epochs: int | None = None) -> 
             calls += ablation_calls(hp)
         else:
             groups = "transfer, synthetic" + (", ablation" if family == "blackvip" else "")
-            raise ValueError(f"unknown name '{name}' for {family}; known: {groups}, "
-                             f"{' '.join(transfer)}, {' '.join(synthetic)}")
+            raise ValueError(
+                f"unknown name '{name}' for {family}; known: {groups}, {' '.join(transfer)}, {' '.join(synthetic)}"
+            )
     return calls
 
 

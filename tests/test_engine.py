@@ -1,4 +1,5 @@
 """The Dassl-compatible engine: CLI/config merging, registries, few-shot caches, checkpoints, resume, logs."""
+
 import json
 import os
 import os.path as osp
@@ -45,9 +46,22 @@ def dataset_yaml(tmp_path):
 
 
 def run(root, out, dataset_yaml, trainer_yaml, *opts, seed=1, extra=()):
-    argv = ["--root", str(root), "--seed", str(seed), "--trainer", "ToyTrainer",
-            "--dataset-config-file", str(dataset_yaml), "--config-file", str(trainer_yaml),
-            "--output-dir", str(out), *extra, *[str(o) for o in opts]]
+    argv = [
+        "--root",
+        str(root),
+        "--seed",
+        str(seed),
+        "--trainer",
+        "ToyTrainer",
+        "--dataset-config-file",
+        str(dataset_yaml),
+        "--config-file",
+        str(trainer_yaml),
+        "--output-dir",
+        str(out),
+        *extra,
+        *[str(o) for o in opts],
+    ]
     return train.main(train.parse_args(argv))
 
 
@@ -55,9 +69,24 @@ def run(root, out, dataset_yaml, trainer_yaml, *opts, seed=1, extra=()):
 
 
 def test_merge_order_defaults_yaml_flags_opts(tmp_path, dataset_yaml, trainer_yaml):
-    args = train.parse_args(["--dataset-config-file", str(dataset_yaml), "--config-file", str(trainer_yaml),
-                             "--root", "/data", "--seed", "0", "--backbone", "ViT-B/32",
-                             "OPTIM.MAX_EPOCH", "7", "TRAINER.BLACKVIP.P_EPS", "1"])
+    args = train.parse_args(
+        [
+            "--dataset-config-file",
+            str(dataset_yaml),
+            "--config-file",
+            str(trainer_yaml),
+            "--root",
+            "/data",
+            "--seed",
+            "0",
+            "--backbone",
+            "ViT-B/32",
+            "OPTIM.MAX_EPOCH",
+            "7",
+            "TRAINER.BLACKVIP.P_EPS",
+            "1",
+        ]
+    )
     cfg = train.setup_cfg(args)
     assert cfg.DATASET.NAME == "ToyCoOp"  # dataset yaml
     assert cfg.OPTIM.NAME == "sgd" and cfg.OPTIM.LR == 0.05  # trainer yaml over defaults
@@ -72,8 +101,7 @@ def test_merge_order_defaults_yaml_flags_opts(tmp_path, dataset_yaml, trainer_ya
 def test_trainer_yaml_overrides_dataset_yaml(tmp_path, dataset_yaml):
     later = tmp_path / "later.yaml"
     later.write_text("DATASET:\n  NAME: Other\n")
-    cfg = train.setup_cfg(train.parse_args(["--dataset-config-file", str(dataset_yaml),
-                                            "--config-file", str(later)]))
+    cfg = train.setup_cfg(train.parse_args(["--dataset-config-file", str(dataset_yaml), "--config-file", str(later)]))
     assert cfg.DATASET.NAME == "Other"
 
 
@@ -86,12 +114,19 @@ def test_reference_keys_and_defaults_present():
     assert train.setup_cfg(train.parse_args(["--randomize", "0"])).DATASET.COLOUR_BIASED_MNIST.RANDOMIZE is False
 
 
-@pytest.mark.parametrize("opts,error,words", [
-    (["OPTIM.MAX_EPOH", "3"], KeyError, ["Non-existent config key: OPTIM.MAX_EPOH", 'Did you mean "OPTIM.MAX_EPOCH"']),
-    (["OPTIM.LR", "fast"], ValueError, ["OPTIM.LR expects a float", "'fast'"]),
-    (["OPTIM.MAX_EPOCH", "2.5"], ValueError, ["OPTIM.MAX_EPOCH expects a int"]),
-    (["OPTIM.LR"], ValueError, ["KEY VALUE pairs"]),
-])
+@pytest.mark.parametrize(
+    "opts,error,words",
+    [
+        (
+            ["OPTIM.MAX_EPOH", "3"],
+            KeyError,
+            ["Non-existent config key: OPTIM.MAX_EPOH", 'Did you mean "OPTIM.MAX_EPOCH"'],
+        ),
+        (["OPTIM.LR", "fast"], ValueError, ["OPTIM.LR expects a float", "'fast'"]),
+        (["OPTIM.MAX_EPOCH", "2.5"], ValueError, ["OPTIM.MAX_EPOCH expects a int"]),
+        (["OPTIM.LR"], ValueError, ["KEY VALUE pairs"]),
+    ],
+)
 def test_config_errors_are_actionable(opts, error, words):
     with pytest.raises(error) as info:
         train.setup_cfg(train.parse_args(opts))
@@ -132,8 +167,18 @@ def test_registry_duplicate_and_unknown_names():
 
 
 def test_unknown_trainer_suggests_closest(toy_root, tmp_path, dataset_yaml, trainer_yaml):
-    argv = ["--root", str(toy_root), "--trainer", "ToyTrainr", "--dataset-config-file", str(dataset_yaml),
-            "--config-file", str(trainer_yaml), "--output-dir", str(tmp_path / "o")]
+    argv = [
+        "--root",
+        str(toy_root),
+        "--trainer",
+        "ToyTrainr",
+        "--dataset-config-file",
+        str(dataset_yaml),
+        "--config-file",
+        str(trainer_yaml),
+        "--output-dir",
+        str(tmp_path / "o"),
+    ]
     with pytest.raises(ValueError, match=r"do you mean \[ToyTrainer\]"):
         train.main(train.parse_args(argv))
 
@@ -193,15 +238,33 @@ def test_coop_style_plugins_run_end_to_end(toy_root, tmp_path, dataset_yaml, tra
     assert "Loading trainer: ToyTrainer" in log and "Loading dataset: ToyCoOp" in log
     assert "epoch [3/3] batch [6/6]" in log and "lr " in log
     after = log.split("Finish training", 1)[1]
-    for line in ("Deploy the last-epoch model", "Evaluate on the *test* set", "=> result", "* total: 16",
-                 "* accuracy: ", "* error: ", "* macro_f1: ", "Elapsed: "):
+    for line in (
+        "Deploy the last-epoch model",
+        "Evaluate on the *test* set",
+        "=> result",
+        "* total: 16",
+        "* accuracy: ",
+        "* error: ",
+        "* macro_f1: ",
+        "Elapsed: ",
+    ):
         assert line in after
     assert (out / "model" / "model.pth.tar-3").exists()
     assert (out / "model" / "checkpoint").read_text().strip() == "model.pth.tar-3"
     written = json.loads((out / "results.json").read_text())
     assert written == json.loads(json.dumps(results))
-    for key in ("accuracy", "macro_f1", "error", "learnable_parameters", "wall_time_s", "dataset", "trainer",
-                "seed", "shots", "config"):
+    for key in (
+        "accuracy",
+        "macro_f1",
+        "error",
+        "learnable_parameters",
+        "wall_time_s",
+        "dataset",
+        "trainer",
+        "seed",
+        "shots",
+        "config",
+    ):
         assert key in written
     assert written["trainer"] == "ToyTrainer" and written["dataset"] == "ToyCoOp" and written["seed"] == 1
     acc = float(after.split("* accuracy: ")[1].split("%")[0])
@@ -224,14 +287,24 @@ def test_checkpoint_layout_matches_dassl(toy_root, tmp_path, dataset_yaml, train
 def test_eval_only_loads_a_checkpoint(toy_root, tmp_path, dataset_yaml, trainer_yaml):
     out = tmp_path / "out"
     trained = run(toy_root, out, dataset_yaml, trainer_yaml, "TRAIN.CHECKPOINT_FREQ", 1)
-    evaluated = run(toy_root, tmp_path / "ev", dataset_yaml, trainer_yaml,
-                    extra=["--eval-only", "--model-dir", str(out), "--load-epoch", "3"])
+    evaluated = run(
+        toy_root,
+        tmp_path / "ev",
+        dataset_yaml,
+        trainer_yaml,
+        extra=["--eval-only", "--model-dir", str(out), "--load-epoch", "3"],
+    )
     assert evaluated["accuracy"] == trained["accuracy"] and evaluated["eval_only"] is True
     latest = run(toy_root, tmp_path / "ev2", dataset_yaml, trainer_yaml, extra=["--eval-only", "--model-dir", str(out)])
     assert latest["accuracy"] == trained["accuracy"]
     with pytest.raises(FileNotFoundError, match="model.pth.tar-9"):
-        run(toy_root, tmp_path / "ev3", dataset_yaml, trainer_yaml,
-            extra=["--eval-only", "--model-dir", str(out), "--load-epoch", "9"])
+        run(
+            toy_root,
+            tmp_path / "ev3",
+            dataset_yaml,
+            trainer_yaml,
+            extra=["--eval-only", "--model-dir", str(out), "--load-epoch", "9"],
+        )
 
 
 class Interrupt(Exception):
@@ -288,8 +361,14 @@ def test_evaluator_prints_dassl_block(capsys):
     ev.process(torch.tensor([[2.0, 1.0], [0.0, 1.0], [3.0, 0.0], [1.0, 0.0]]), torch.tensor([0, 1, 1, 1]))
     res = ev.evaluate()
     out = capsys.readouterr().out.splitlines()
-    assert out[:6] == ["=> result", "* total: 4", "* correct: 2", "* accuracy: 50.0%", "* error: 50.0%",
-                       "* macro_f1: 50.0%"]
+    assert out[:6] == [
+        "=> result",
+        "* total: 4",
+        "* correct: 2",
+        "* accuracy: 50.0%",
+        "* error: 50.0%",
+        "* macro_f1: 50.0%",
+    ]
     assert out[6] == "=> per-class result" and out[7] == "* class: 0 (a)\ttotal: 1\tcorrect: 1\tacc: 100.0%"
     assert out[-1] == "* average: 66.7%"
     assert res["accuracy"] == 50.0 and res["error_rate"] == 50.0 and abs(res["macro_f1"] - 50.0) < 1e-9

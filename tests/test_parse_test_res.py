@@ -1,4 +1,5 @@
 """scripts/parse_test_res.py against hand-written logs in CoOp's format (expected output computed by hand)."""
+
 import json
 import subprocess
 import sys
@@ -38,7 +39,8 @@ def test_per_file_lines_and_summary_match_coop(experiment, capsys):
         "===\n"
         f"Summary of directory: {experiment}\n"
         "* accuracy: 75.00% +- 12.50%\n"
-        "===\n")
+        "===\n"
+    )
     assert result == {"accuracy": 75.0}
 
 
@@ -84,7 +86,8 @@ def test_multi_exp_prints_each_experiment_then_the_average(tmp_path, capsys):
         f"file: {b}/seed1/log.txt. accuracy: 60.00%. \n"
         f"===\nSummary of directory: {b}\n* accuracy: 60.00% +- 0.00%\n===\n"
         "Average performance\n"
-        "* accuracy: 67.50%\n")
+        "* accuracy: 67.50%\n"
+    )
     assert result == {"accuracy": 67.5}
 
 
@@ -99,6 +102,10 @@ def test_folders_sort_by_name_and_empty_ones_warn(tmp_path, capsys):
 
 
 def test_runs_as_a_script(experiment):
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "parse_test_res.py"), str(experiment), "--ci95"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "parse_test_res.py"), str(experiment), "--ci95"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert proc.stdout.splitlines()[-2] == "* accuracy: 75.00% +- 17.32%"

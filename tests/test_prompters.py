@@ -1,4 +1,5 @@
 """PadPrompter, Program and the pixel-range clamp: counts, flat-vector access, batched rendering, hand computations."""
+
 import pytest
 import torch
 

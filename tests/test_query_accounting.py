@@ -1,4 +1,5 @@
 """Exact query accounting: images and calls per split, max_batch splitting, cost, resume."""
+
 import json
 
 import pytest
@@ -27,13 +28,16 @@ class RecordingTarget(Target):
         pass
 
 
-@pytest.mark.parametrize("n, max_batch, batches", [
-    (130, 64, [64, 64, 2]),
-    (130, 0, [130]),
-    (128, 64, [64, 64]),
-    (1, 64, [1]),
-    (5, 1, [1, 1, 1, 1, 1]),
-])
+@pytest.mark.parametrize(
+    "n, max_batch, batches",
+    [
+        (130, 64, [64, 64, 2]),
+        (130, 0, [130]),
+        (128, 64, [64, 64]),
+        (1, 64, [1]),
+        (5, 1, [1, 1, 1, 1, 1]),
+    ],
+)
 def test_calls_follow_max_batch(n, max_batch, batches):
     target = RecordingTarget(max_batch=max_batch)
     logits = target(torch.randn(n, 3, 8, 8))
@@ -90,8 +94,13 @@ def test_summary_line_and_dict_with_rate():
     c.add("test", 80)
     assert c.summary_line() == "Target queries: 1280 images in 3 calls (USD 0.64 at 0.50 per 1k images)"
     d = c.as_dict()
-    assert d == {"train": {"images": 1200, "calls": 2}, "test": {"images": 80, "calls": 1},
-                 "total": {"images": 1280, "calls": 3}, "usd_per_1k": 0.5, "usd": pytest.approx(0.64)}
+    assert d == {
+        "train": {"images": 1200, "calls": 2},
+        "test": {"images": 80, "calls": 1},
+        "total": {"images": 1280, "calls": 3},
+        "usd_per_1k": 0.5,
+        "usd": pytest.approx(0.64),
+    }
     assert json.loads(json.dumps(d))["total"] == {"images": 1280, "calls": 3}
 
 

@@ -1,4 +1,5 @@
 """The quickstart's real code path, shortened: real LeNet-5 black box, real MNIST digits, every method."""
+
 import json
 import subprocess
 import sys

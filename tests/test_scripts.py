@@ -1,5 +1,6 @@
 """The reproduction scripts: real runs through train.py on a tiny CLIP and miniature data, resumption, dry runs
 that print what a real run executes, the paper's hyper-parameters, and argument checks."""
+
 import json
 import os
 import re
@@ -17,21 +18,24 @@ from tests.helpers.dataset_layouts import MINI
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 HPARAMS = yaml.safe_load((REPO / "configs" / "paper" / "hparams.yaml").read_text())
-TINY = ("MODEL.BACKBONE.NAME tiny-vit TRAINER.BLACKVIP.PT_BACKBONE tiny-vit DATALOADER.NUM_WORKERS 0 "
-        "TRAINER.BLACKVIP.SP_AVG 1 TRAINER.VPOUR.SP_AVG 1 TRAINER.BAR.SP_AVG 1 OPTIM.WARMUP_EPOCH 1")
+TINY = (
+    "MODEL.BACKBONE.NAME tiny-vit TRAINER.BLACKVIP.PT_BACKBONE tiny-vit DATALOADER.NUM_WORKERS 0 "
+    "TRAINER.BLACKVIP.SP_AVG 1 TRAINER.VPOUR.SP_AVG 1 TRAINER.BAR.SP_AVG 1 OPTIM.WARMUP_EPOCH 1"
+)
 SUFFIX = r"_x[0-9a-f]{8}"
 
 
 def run_script(script, *args, cwd, **env):
     """Run ``scripts/<script>`` from ``cwd`` with extra environment variables; returns the CompletedProcess."""
     full_env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **env}
-    return subprocess.run(["bash", str(SCRIPTS / script), *map(str, args)], cwd=cwd, env=full_env,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        ["bash", str(SCRIPTS / script), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True
+    )
 
 
 def commands(stdout):
     """The train.py commands a script printed (``Run: ...`` lines), as argument lists."""
-    return [shlex.split(line[len("Run: "):]) for line in stdout.splitlines() if line.startswith("Run: ")]
+    return [shlex.split(line[len("Run: ") :]) for line in stdout.splitlines() if line.startswith("Run: ")]
 
 
 def output_dir(command):
@@ -89,8 +93,16 @@ def real(tmp_path_factory):
     (seed2 / "coordinator" / "model.pth.tar-2").unlink()
     (seed2 / "coordinator" / "checkpoint").write_text("model.pth.tar-1\n")
     resumed = job("blackvip")
-    return dict(work=work, out=work / "out", dry=dry, done=done, created_by_dry_run=created_by_dry_run,
-                seed2=seed2, finished=finished, resumed=resumed)
+    return dict(
+        work=work,
+        out=work / "out",
+        dry=dry,
+        done=done,
+        created_by_dry_run=created_by_dry_run,
+        seed2=seed2,
+        finished=finished,
+        resumed=resumed,
+    )
 
 
 def results_of(proc, expected_runs):
@@ -101,8 +113,7 @@ def results_of(proc, expected_runs):
 
 def test_blackvip_tl_bench_two_seeds(real):
     runs = results_of(real["done"]["blackvip"], 2)
-    prefix = (real["out"] / "eurosat/BLACKVIP/vit-mae-base_vit_b16/shot1_ep2/spsa-gc_b10.9/"
-              "a0.4_g0.2_sa0.01_sc0.005_eps1")
+    prefix = real["out"] / "eurosat/BLACKVIP/vit-mae-base_vit_b16/shot1_ep2/spsa-gc_b10.9/a0.4_g0.2_sa0.01_sc0.005_eps1"
     for seed, (path, results) in enumerate(runs, start=1):
         assert re.fullmatch(re.escape(str(prefix)) + SUFFIX + f"/seed{seed}", str(path))
         cfg = results["config"]
@@ -187,12 +198,18 @@ def test_tables_and_parser_read_the_real_tree(real):
     transfer = report.tables[0]
     assert transfer.title == "Transfer benchmarks, 1-shot" and transfer.headers[1] == "EuroSAT"
     labels = [row[0] for row in transfer.rows]
-    assert labels == ["VP (white-box) (tiny-vit)", "ZS CLIP (tiny-vit)", "BAR (tiny-vit)",
-                      "VP w/ SPSA-GC (tiny-vit)", "BlackVIP (tiny-vit) [tiny-vit]"]
+    assert labels == [
+        "VP (white-box) (tiny-vit)",
+        "ZS CLIP (tiny-vit)",
+        "BAR (tiny-vit)",
+        "VP w/ SPSA-GC (tiny-vit)",
+        "BlackVIP (tiny-vit) [tiny-vit]",
+    ]
     assert transfer.rows[-1][1].endswith("(2) *")  # tl_bench and the ablation share the cell, not averaged
     seeds_dir = str(real["seed2"].parent)
     assert parse_test_res.main([seeds_dir])["accuracy"] == pytest.approx(
-        sum(r.accuracy for r in runs if r.variant == os.path.relpath(seeds_dir, real["out"])) / 2)
+        sum(r.accuracy for r in runs if r.variant == os.path.relpath(seeds_dir, real["out"])) / 2
+    )
 
 
 # ---------------------------------------------------------------- dry runs: paths, overrides, the paper's values
@@ -205,15 +222,35 @@ def dry(script, *args, tmp_path, **env):
     return commands(proc.stdout)
 
 
-@pytest.mark.parametrize("family,trainer,path,expected", [
-    ("blackvip", "BLACKVIP", "spsa-gc_b1{moms}/a0.4_g{gamma}_sa0.01_sc{spsa_c}_eps{p_eps}",
-     {"TRAINER.BLACKVIP.SPSA_PARAMS": "[1.0,{spsa_c},0.01,0.4,{gamma}]", "TRAINER.BLACKVIP.MOMS": "{moms}",
-      "TRAINER.BLACKVIP.P_EPS": "{p_eps}", "TRAINER.BLACKVIP.PT_BACKBONE": "vit-mae-base"}),
-    ("vpour", "VPOUR", "spsa-gc_b1{moms}/a0.4_g0.1_sa{spsa_a}_sc{spsa_c}",
-     {"TRAINER.VPOUR.SPSA_PARAMS": "[1.0,{spsa_c},{spsa_a},0.4,0.1]", "TRAINER.VPOUR.MOMS": "{moms}"}),
-    ("bar", "BAR", "lr{init_lr}_min{min_lr}", {"TRAINER.BAR.LRS": "[{init_lr},{min_lr}]", "INPUT.SIZE": "[194,194]"}),
-    ("vpwb", "VPWB", "lr{lr}", {"OPTIM.LR": "{lr}"}),
-])
+@pytest.mark.parametrize(
+    "family,trainer,path,expected",
+    [
+        (
+            "blackvip",
+            "BLACKVIP",
+            "spsa-gc_b1{moms}/a0.4_g{gamma}_sa0.01_sc{spsa_c}_eps{p_eps}",
+            {
+                "TRAINER.BLACKVIP.SPSA_PARAMS": "[1.0,{spsa_c},0.01,0.4,{gamma}]",
+                "TRAINER.BLACKVIP.MOMS": "{moms}",
+                "TRAINER.BLACKVIP.P_EPS": "{p_eps}",
+                "TRAINER.BLACKVIP.PT_BACKBONE": "vit-mae-base",
+            },
+        ),
+        (
+            "vpour",
+            "VPOUR",
+            "spsa-gc_b1{moms}/a0.4_g0.1_sa{spsa_a}_sc{spsa_c}",
+            {"TRAINER.VPOUR.SPSA_PARAMS": "[1.0,{spsa_c},{spsa_a},0.4,0.1]", "TRAINER.VPOUR.MOMS": "{moms}"},
+        ),
+        (
+            "bar",
+            "BAR",
+            "lr{init_lr}_min{min_lr}",
+            {"TRAINER.BAR.LRS": "[{init_lr},{min_lr}]", "INPUT.SIZE": "[194,194]"},
+        ),
+        ("vpwb", "VPWB", "lr{lr}", {"OPTIM.LR": "{lr}"}),
+    ],
+)
 def test_paper_row_runs_every_benchmark_with_the_table_values(family, trainer, path, expected, tmp_path):
     cmds = dry(f"{family}/paper_row.sh", tmp_path=tmp_path)
     datasets = HPARAMS["transfer"]["datasets"]
@@ -246,31 +283,51 @@ def test_paper_row_synthetic_settings_and_ablation(tmp_path):
     cmds = dry("blackvip/paper_row.sh", "synthetic", "ablation", tmp_path=tmp_path, SHOTS="32")
     assert len(cmds) == 4 + 8
     dirs = [output_dir(c).replace(str(tmp_path / "output") + "/", "") for c in cmds]
-    assert dirs[0] == ("colour_biased_mnist_easy/BLACKVIP/vit-mae-base_vit_b16_noaug/shot32_ep5000/spsa-gc_b10.9/"
-                       "a0.4_g0.1_sa0.01_sc0.01_eps1/seed1")
+    assert dirs[0] == (
+        "colour_biased_mnist_easy/BLACKVIP/vit-mae-base_vit_b16_noaug/shot32_ep5000/spsa-gc_b10.9/"
+        "a0.4_g0.1_sa0.01_sc0.01_eps1/seed1"
+    )
     assert opts(cmds[1])["DATASET.COLOUR_BIASED_MNIST.TRAIN_RHO"] == "0.9"
     assert opts(cmds[1])["DATASET.COLOUR_BIASED_MNIST.TEST_RHO"] == "0.1"
-    assert dirs[3].startswith("locmnist_r1_f4/BLACKVIP/vit-mae-base_vit_b16_noaug/shot32_ep5000/spsa-gc_b10.95/"
-                              "a0.5_g0.1_sa0.02_sc0.01_eps1/")
+    assert dirs[3].startswith(
+        "locmnist_r1_f4/BLACKVIP/vit-mae-base_vit_b16_noaug/shot32_ep5000/spsa-gc_b10.95/a0.5_g0.1_sa0.02_sc0.01_eps1/"
+    )
     assert opts(cmds[3])["DATASET.LOCMNIST.F_SIZE"] == "4"
-    assert dirs[8] == ("eurosat/BLACKVIP/dino-resnet-50_rn50/shot32_ep5000/spsa-gc_b10.9/"
-                       "a0.5_g0.2_sa0.01_sc0.01_eps0.3/seed1")
+    assert dirs[8] == (
+        "eurosat/BLACKVIP/dino-resnet-50_rn50/shot32_ep5000/spsa-gc_b10.9/a0.5_g0.2_sa0.01_sc0.01_eps0.3/seed1"
+    )
     assert opts(cmds[8])["TRAINER.BLACKVIP.SRC_DIM"] == "3136" and "BLACKVIP/rn50.yaml" in " ".join(cmds[8])
 
 
-@pytest.mark.parametrize("script,args,path", [
-    ("blackvip/synthetic_bm_hard.sh", [0.9, 0.4, 0.01, 0.01],
-     "colour_biased_mnist_hard/BLACKVIP/vit-mae-base_vit_b16_noaug/shot16_ep5000/spsa-gc_b10.9/"
-     "a0.4_g0.1_sa0.01_sc0.01_eps1"),
-    ("blackvip/ablation_arch_vit.sh", ["vit_b32", 0.4, 0.9, 0.1, 0.01, 0.3],
-     "eurosat/BLACKVIP/vit-mae-base_vit_b32/shot16_ep5000/spsa-gc_b10.9/a0.4_g0.1_sa0.01_sc0.01_eps0.3"),
-    ("vpour/synthetic_bm_easy.sh", [0.9, 0.4, "10.0", 0.005],
-     "colour_biased_mnist_easy/VPOUR/vit_b16_noaug/shot16_ep5000/spsa-gc_b10.9/a0.4_g0.1_sa10_sc0.005"),
-    ("bar/synthetic_lm.sh", [1, "5.0", 0.5], "locmnist_r1_f1/BAR/vit_b16_noaug/shot16_ep5000/lr5_min0.5"),
-    ("bar/synthetic_bm_easy.sh", ["5.0", 0.1], "colour_biased_mnist_easy/BAR/vit_b16_noaug/shot16_ep5000/lr5_min0.1"),
-    ("vpwb/synthetic_lm.sh", [4, "10.0"], "locmnist_r1_f4/VPWB/vit_b16_noaug/shot16_ep1000/lr10"),
-    ("vpwb/synthetic_bm_hard.sh", ["40.0"], "colour_biased_mnist_hard/VPWB/vit_b16_noaug/shot16_ep1000/lr40"),
-])
+@pytest.mark.parametrize(
+    "script,args,path",
+    [
+        (
+            "blackvip/synthetic_bm_hard.sh",
+            [0.9, 0.4, 0.01, 0.01],
+            "colour_biased_mnist_hard/BLACKVIP/vit-mae-base_vit_b16_noaug/shot16_ep5000/spsa-gc_b10.9/"
+            "a0.4_g0.1_sa0.01_sc0.01_eps1",
+        ),
+        (
+            "blackvip/ablation_arch_vit.sh",
+            ["vit_b32", 0.4, 0.9, 0.1, 0.01, 0.3],
+            "eurosat/BLACKVIP/vit-mae-base_vit_b32/shot16_ep5000/spsa-gc_b10.9/a0.4_g0.1_sa0.01_sc0.01_eps0.3",
+        ),
+        (
+            "vpour/synthetic_bm_easy.sh",
+            [0.9, 0.4, "10.0", 0.005],
+            "colour_biased_mnist_easy/VPOUR/vit_b16_noaug/shot16_ep5000/spsa-gc_b10.9/a0.4_g0.1_sa10_sc0.005",
+        ),
+        ("bar/synthetic_lm.sh", [1, "5.0", 0.5], "locmnist_r1_f1/BAR/vit_b16_noaug/shot16_ep5000/lr5_min0.5"),
+        (
+            "bar/synthetic_bm_easy.sh",
+            ["5.0", 0.1],
+            "colour_biased_mnist_easy/BAR/vit_b16_noaug/shot16_ep5000/lr5_min0.1",
+        ),
+        ("vpwb/synthetic_lm.sh", [4, "10.0"], "locmnist_r1_f4/VPWB/vit_b16_noaug/shot16_ep1000/lr10"),
+        ("vpwb/synthetic_bm_hard.sh", ["40.0"], "colour_biased_mnist_hard/VPWB/vit_b16_noaug/shot16_ep1000/lr40"),
+    ],
+)
 def test_other_scripts_name_every_hyper_parameter(script, args, path, tmp_path):
     [cmd] = dry(script, *args, tmp_path=tmp_path)
     assert output_dir(cmd) == str(tmp_path / "output" / path / "seed1")
@@ -327,32 +384,38 @@ def test_wrong_argument_count_prints_usage(script, tmp_path):
     assert not (tmp_path / "output").exists()
 
 
-@pytest.mark.parametrize("script,args,message", [
-    ("blackvip/tl_bench.sh", ["svhn", 5000, "0.9x", 0.2, 0.005, 1.0], "MOMS must be a number"),
-    ("blackvip/tl_bench.sh", ["svhn", "5k", 0.9, 0.2, 0.005, 1.0], "EPOCH must be a positive integer"),
-    ("blackvip/tl_bench.sh", ["mnist", 5000, 0.9, 0.2, 0.005, 1.0], "unknown dataset 'mnist'"),
-    ("vpour/tl_bench.sh", ["../svhn", 5000, 0.9, 10, 0.01], "unknown dataset"),
-    ("bar/tl_bench.sh", ["svhn", 5000, "five", 0.1], "INIT_LR must be a number"),
-    ("vpwb/tl_bench.sh", ["svhn", 0, 40], "EPOCH must be a positive integer"),
-    ("blackvip/synthetic_lm.sh", [2.5, 0.9, 0.5, 0.01, 0.005], "FSIZE must be a positive integer"),
-    ("blackvip/ablation_arch_rn.sh", ["rn18", 0.5, 0.9, 0.2, 0.01, 0.3], "CFG must be rn50"),
-    ("blackvip/paper_row.sh", ["svhn", "mnist"], "unknown name 'mnist'"),
-    ("vpwb/paper_row.sh", ["ablation"], "unknown name 'ablation'"),
-    ("zsclip/zeroshot_all.sh", ["svhn", "mnist"], "unknown dataset 'mnist'"),
-])
+@pytest.mark.parametrize(
+    "script,args,message",
+    [
+        ("blackvip/tl_bench.sh", ["svhn", 5000, "0.9x", 0.2, 0.005, 1.0], "MOMS must be a number"),
+        ("blackvip/tl_bench.sh", ["svhn", "5k", 0.9, 0.2, 0.005, 1.0], "EPOCH must be a positive integer"),
+        ("blackvip/tl_bench.sh", ["mnist", 5000, 0.9, 0.2, 0.005, 1.0], "unknown dataset 'mnist'"),
+        ("vpour/tl_bench.sh", ["../svhn", 5000, 0.9, 10, 0.01], "unknown dataset"),
+        ("bar/tl_bench.sh", ["svhn", 5000, "five", 0.1], "INIT_LR must be a number"),
+        ("vpwb/tl_bench.sh", ["svhn", 0, 40], "EPOCH must be a positive integer"),
+        ("blackvip/synthetic_lm.sh", [2.5, 0.9, 0.5, 0.01, 0.005], "FSIZE must be a positive integer"),
+        ("blackvip/ablation_arch_rn.sh", ["rn18", 0.5, 0.9, 0.2, 0.01, 0.3], "CFG must be rn50"),
+        ("blackvip/paper_row.sh", ["svhn", "mnist"], "unknown name 'mnist'"),
+        ("vpwb/paper_row.sh", ["ablation"], "unknown name 'ablation'"),
+        ("zsclip/zeroshot_all.sh", ["svhn", "mnist"], "unknown dataset 'mnist'"),
+    ],
+)
 def test_bad_arguments_print_usage_before_running(script, args, message, tmp_path):
     proc = run_script(script, *args, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr and "Usage:" in proc.stderr
     assert "Run: " not in proc.stdout and not (tmp_path / "output").exists()
 
 
-@pytest.mark.parametrize("env,message", [
-    ({"SEEDS": "1 x"}, "SEEDS must hold non-negative integers"),
-    ({"SHOTS": "-1"}, "SHOTS must be a positive integer"),
-    ({"EXTRA": "OPTIM.LR"}, "EXTRA must hold KEY VALUE pairs"),
-    ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer"),
-    ({"DRY_RUN": "yes"}, "DRY_RUN must be 0 or 1"),
-])
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"SEEDS": "1 x"}, "SEEDS must hold non-negative integers"),
+        ({"SHOTS": "-1"}, "SHOTS must be a positive integer"),
+        ({"EXTRA": "OPTIM.LR"}, "EXTRA must hold KEY VALUE pairs"),
+        ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer"),
+        ({"DRY_RUN": "yes"}, "DRY_RUN must be 0 or 1"),
+    ],
+)
 def test_bad_environment_prints_usage(env, message, tmp_path):
     proc = run_script("vpwb/tl_bench.sh", "svhn", 1000, 40, cwd=tmp_path, **env)
     assert proc.returncode == 2 and message in proc.stderr and "Usage:" in proc.stderr

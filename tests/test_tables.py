@@ -1,4 +1,5 @@
 """scripts/make_tables.py on a hand-made tree of results.json files; every expected number is computed by hand."""
+
 import csv
 import io
 import re
@@ -27,25 +28,62 @@ def root(tmp_path):
         for seed, acc in enumerate(accuracies, start=1):
             write_results(root / path / f"seed{seed}", trainer, dataset, seed, acc, **kw)
 
-    runs(f"svhn/{BV}/shot16_ep5000/hp", "BLACKVIP", "svhn", [40.0, 42.0, 44.0], config=MAE,
-         train_images=640_000, learnable=9920)
-    runs(f"eurosat/{BV}/shot16_ep5000/hp", "BLACKVIP", "eurosat", [70.0, 76.0], config=MAE,
-         train_images=64_000, learnable=9920)
+    runs(
+        f"svhn/{BV}/shot16_ep5000/hp",
+        "BLACKVIP",
+        "svhn",
+        [40.0, 42.0, 44.0],
+        config=MAE,
+        train_images=640_000,
+        learnable=9920,
+    )
+    runs(
+        f"eurosat/{BV}/shot16_ep5000/hp",
+        "BLACKVIP",
+        "eurosat",
+        [70.0, 76.0],
+        config=MAE,
+        train_images=64_000,
+        learnable=9920,
+    )
     runs(f"svhn/{BV}/shot4_ep5000/hp", "BLACKVIP", "svhn", [45.0], shots=4, config=MAE, learnable=9920)
-    runs("eurosat/BLACKVIP/dino-resnet-50_rn50/shot16_ep5000/hp", "BLACKVIP", "eurosat", [55.0],
-         backbone="RN50", config=DINO, learnable=10464)
+    runs(
+        "eurosat/BLACKVIP/dino-resnet-50_rn50/shot16_ep5000/hp",
+        "BLACKVIP",
+        "eurosat",
+        [55.0],
+        backbone="RN50",
+        config=DINO,
+        learnable=10464,
+    )
     runs("svhn/ZeroshotCLIP/vit_b16", "ZeroshotCLIP", "svhn", [18.0], shots=-1)
     runs("eurosat/ZeroshotCLIP/vit_b16", "ZeroshotCLIP", "eurosat", [80.0], shots=-1)
     runs("svhn/VPOUR/vit_b16/shot16_ep5000/hp", "VPOUR", "svhn", [30.0], learnable=69840)
     runs("svhn/VPWB/vit_b16/shot16_ep1000/lr40", "VPWB", "svhn", [60.0, 62.0], learnable=69840)
     runs("svhn/VPWB/vit_b16/shot16_ep1000/lr10", "VPWB", "svhn", [50.0], learnable=69840)
-    runs("locmnist_r1_f1/BLACKVIP/vit-mae-base_vit_b16_noaug/shot16_ep5000/hp", "BLACKVIP", "locmnist",
-         [69.0, 71.0], config={**LM1, **MAE})
-    runs("locmnist_r1_f1/BLACKVIP/vit-mae-base_vit_b16_noaug/shot32_ep5000/hp", "BLACKVIP", "locmnist", [77.0],
-         shots=32, config={**LM1, **MAE})
+    runs(
+        "locmnist_r1_f1/BLACKVIP/vit-mae-base_vit_b16_noaug/shot16_ep5000/hp",
+        "BLACKVIP",
+        "locmnist",
+        [69.0, 71.0],
+        config={**LM1, **MAE},
+    )
+    runs(
+        "locmnist_r1_f1/BLACKVIP/vit-mae-base_vit_b16_noaug/shot32_ep5000/hp",
+        "BLACKVIP",
+        "locmnist",
+        [77.0],
+        shots=32,
+        config={**LM1, **MAE},
+    )
     runs("locmnist_r1_f1/ZeroshotCLIP/vit_b16", "ZeroshotCLIP", "locmnist", [29.7], shots=-1, config=LM1)
-    runs("colour_biased_mnist_easy/BLACKVIP/vit-mae-base_vit_b16_noaug/shot16_ep5000/hp", "BLACKVIP",
-         "colour_biased_mnist", [66.0], config=BM_EASY)
+    runs(
+        "colour_biased_mnist_easy/BLACKVIP/vit-mae-base_vit_b16_noaug/shot16_ep5000/hp",
+        "BLACKVIP",
+        "colour_biased_mnist",
+        [66.0],
+        config=BM_EASY,
+    )
 
     bar = root / "dtd/BAR/vit_b16/shot16_ep5000/lr5_min0.1"
     checkpoint(bar / "seed1", "program", 500)
@@ -80,8 +118,7 @@ def test_transfer_table_means_stds_avg_and_win(root):
         ["BlackVIP (RN50) [dino-resnet-50]", "–", "55.0 (1)", "55.0 (1/2)", "–"],  # no RN50 zero-shot run
     ]
     assert transfer4.title == "Transfer benchmarks, 4-shot"
-    assert as_dict(transfer4)["BlackVIP"] == {"SVHN": "45.0 (1)", "EuroSAT": "–", "Avg": "45.0 (1/2)",
-                                              "Win": "1 (1/2)"}
+    assert as_dict(transfer4)["BlackVIP"] == {"SVHN": "45.0 (1)", "EuroSAT": "–", "Avg": "45.0 (1/2)", "Win": "1 (1/2)"}
     assert as_dict(transfer4)["ZS CLIP"]["SVHN"] == "18.0 (1)"  # zero-shot counts for every shot count
 
 
@@ -94,16 +131,27 @@ def test_column_order_and_names_follow_the_paper_data():
 
 def test_synthetic_table_in_the_paper_order(root):
     synthetic = tables(root).tables[2]
-    assert synthetic.headers == ["Method", "Biased MNIST ρ=0.8 (16-shot)", "Loc-MNIST 1:1 (16-shot)",
-                                 "Loc-MNIST 1:1 (32-shot)"]
-    assert synthetic.rows == [["ZS CLIP", "–", "29.70 (1)", "29.70 (1)"],
-                              ["BlackVIP", "66.00 (1)", "70.00 ± 1.41 (2)", "77.00 (1)"]]
+    assert synthetic.headers == [
+        "Method",
+        "Biased MNIST ρ=0.8 (16-shot)",
+        "Loc-MNIST 1:1 (16-shot)",
+        "Loc-MNIST 1:1 (32-shot)",
+    ]
+    assert synthetic.rows == [
+        ["ZS CLIP", "–", "29.70 (1)", "29.70 (1)"],
+        ["BlackVIP", "66.00 (1)", "70.00 ± 1.41 (2)", "77.00 (1)"],
+    ]
 
 
 def test_cost_table_totals(root):
     cost = as_dict(tables(root).tables[3])
-    assert cost["BlackVIP"] == {"Runs": "10", "Learnable parameters": "0, 9,920", "Train image queries": "2,048,000",
-                                "Train calls": "20,480", "Train time (h)": "5.00"}
+    assert cost["BlackVIP"] == {
+        "Runs": "10",
+        "Learnable parameters": "0, 9,920",
+        "Train image queries": "2,048,000",
+        "Train calls": "20,480",
+        "Train time (h)": "5.00",
+    }
     assert cost["BlackVIP (RN50) [dino-resnet-50]"]["Learnable parameters"] == "10,464"
 
 
@@ -143,8 +191,17 @@ def test_paper_numbers_and_differences(root):
     assert transfer16.rows[0][1:4] == ["61.0 ± 1.4 (2) *", "60.4", "+0.6"]
     assert transfer16.rows[4][4:7] == ["55.0 (1)", "–", "–"]  # RN50 / DINO: not a paper setting
     assert transfer4.rows[-1][1:4] == ["45.0 (1)", "–", "–"]  # the paper's table is 16-shot
-    assert report.tables[2].rows[1][1:] == ["66.00 (1)", "66.21", "-0.21", "70.00 ± 1.41 (2)", "69.08", "+0.92",
-                                            "77.00 (1)", "76.97", "+0.03"]
+    assert report.tables[2].rows[1][1:] == [
+        "66.00 (1)",
+        "66.21",
+        "-0.21",
+        "70.00 ± 1.41 (2)",
+        "69.08",
+        "+0.92",
+        "77.00 (1)",
+        "76.97",
+        "+0.03",
+    ]
     assert as_dict(report.tables[3])["BlackVIP"]["Paper parameters (ViT-B)"] == "9K"
 
 
@@ -153,15 +210,25 @@ def test_avg_and_win_against_the_paper_on_a_full_row(tmp_path):
     root = tmp_path / "output"
     for dataset, acc in paper["BLACKVIP"].items():
         write_results(root / dataset / "BLACKVIP" / "seed1", "BLACKVIP", dataset, 1, acc + 1.0, config=MAE)
-        write_results(root / dataset / "ZeroshotCLIP" / "seed1", "ZeroshotCLIP", dataset, 1,
-                      paper["ZeroshotCLIP"][dataset], shots=-1)
+        write_results(
+            root / dataset / "ZeroshotCLIP" / "seed1",
+            "ZeroshotCLIP",
+            dataset,
+            1,
+            paper["ZeroshotCLIP"][dataset],
+            shots=-1,
+        )
     row = tables(root, "--paper").tables[0].rows[-1]
     assert row[0] == "BlackVIP" and row[-6:] == ["65.0", "64.0", "+1.0", "14", "13", "+1"]
 
 
 def run_cli(root, *argv):
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "make_tables.py"), str(root), *argv],
-                          capture_output=True, text=True, check=True)
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_tables.py"), str(root), *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
 
 def test_latex_output_parses(root):
@@ -178,8 +245,12 @@ def test_latex_output_parses(root):
 def test_csv_output_parses(root):
     proc = run_cli(root, "--format", "csv")
     blocks = [list(csv.reader(io.StringIO(block))) for block in proc.stdout.strip().split("\n\n")]
-    assert [b[0][0].split(":")[0] for b in blocks] == ["Transfer benchmarks, 4-shot", "Transfer benchmarks, 16-shot",
-                                                       "Synthetic datasets", "Cost"]
+    assert [b[0][0].split(":")[0] for b in blocks] == [
+        "Transfer benchmarks, 4-shot",
+        "Transfer benchmarks, 16-shot",
+        "Synthetic datasets",
+        "Cost",
+    ]
     for block in blocks:
         assert all(len(row) == len(block[1]) for row in block[2:])
     transfer = {row[0]: dict(zip(blocks[1][1], row)) for row in blocks[1][2:]}

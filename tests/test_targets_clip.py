@@ -1,4 +1,5 @@
 """CLIP target: zero-shot logits, weight loading (OpenAI cache, explicit file, HF cache, download), errors."""
+
 import math
 import os
 
@@ -33,8 +34,9 @@ def other_tiny_clip(seed: int = 123) -> CLIP:
 @pytest.fixture
 def no_caches(tmp_path, monkeypatch):
     """An empty home, no XDG cache, an empty Hugging Face cache and no network."""
-    import huggingface_hub.constants
     import urllib.request
+
+    import huggingface_hub.constants
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
@@ -118,11 +120,16 @@ def test_other_sizes_are_resized_bicubic():
 
 def test_other_input_normalisation_is_converted():
     clip_space = build_target(target_cfg(), CLASSES)
-    imagenet_space = build_target(target_cfg({"INPUT.PIXEL_MEAN": list(IMAGENET_MEAN),
-                                              "INPUT.PIXEL_STD": list(IMAGENET_STD)}), CLASSES)
+    imagenet_space = build_target(
+        target_cfg({"INPUT.PIXEL_MEAN": list(IMAGENET_MEAN), "INPUT.PIXEL_STD": list(IMAGENET_STD)}), CLASSES
+    )
     pixels = torch.rand(2, 3, 224, 224)
-    torch.testing.assert_close(imagenet_space(normalise(pixels, IMAGENET_MEAN, IMAGENET_STD)),
-                               clip_space(normalise(pixels)), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(
+        imagenet_space(normalise(pixels, IMAGENET_MEAN, IMAGENET_STD)),
+        clip_space(normalise(pixels)),
+        rtol=1e-4,
+        atol=1e-3,
+    )
 
 
 @pytest.mark.parametrize("fmt", ["fp16", "fp32", "torchscript"])
@@ -165,8 +172,10 @@ def test_loads_open_clip_hugging_face_cache(no_caches):
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("abc123")
     (repo / "snapshots" / "abc123").mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in source.state_dict().items()},
-              str(repo / "snapshots" / "abc123" / "open_clip_model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in source.state_dict().items()},
+        str(repo / "snapshots" / "abc123" / "open_clip_model.safetensors"),
+    )
     target = build_target(target_cfg({"MODEL.BACKBONE.NAME": "ViT-B/16"}), CLASSES)
     images = random_images(2)
     torch.testing.assert_close(target(images), by_hand(source, images, target.prompts), rtol=1e-5, atol=1e-4)
@@ -201,8 +210,12 @@ def test_download_only_when_asked(no_caches, monkeypatch):
         build_target(target_cfg({"MODEL.BACKBONE.NAME": "ViT-L/14"}), CLASSES)
     assert calls == []
     target = build_target(target_cfg({"MODEL.BACKBONE.NAME": "ViT-L/14", "TARGET.DOWNLOAD": True}), CLASSES)
-    assert calls == [(open_clip.get_pretrained_cfg("ViT-L-14-quickgelu", "openai")["url"],
-                      os.path.join(str(no_caches), "home", ".cache", "clip"))]
+    assert calls == [
+        (
+            open_clip.get_pretrained_cfg("ViT-L-14-quickgelu", "openai")["url"],
+            os.path.join(str(no_caches), "home", ".cache", "clip"),
+        )
+    ]
     images = random_images(2)
     torch.testing.assert_close(target(images), by_hand(source, images, target.prompts), rtol=1e-5, atol=1e-4)
 

@@ -1,4 +1,5 @@
 """The method trainers through train.py on a tiny CLIP: results, parameter counts, query batching, resumption."""
+
 import json
 import re
 
@@ -30,8 +31,20 @@ def dataset_yaml(tmp_path):
     return path
 
 
-FAST = ["DATALOADER.NUM_WORKERS", 0, "DATALOADER.TRAIN_X.BATCH_SIZE", 4, "DATALOADER.TEST.BATCH_SIZE", 12,
-        "MODEL.BACKBONE.NAME", "tiny-vit", "OPTIM.MAX_EPOCH", 1, "TRAIN.PRINT_FREQ", 1]
+FAST = [
+    "DATALOADER.NUM_WORKERS",
+    0,
+    "DATALOADER.TRAIN_X.BATCH_SIZE",
+    4,
+    "DATALOADER.TEST.BATCH_SIZE",
+    12,
+    "MODEL.BACKBONE.NAME",
+    "tiny-vit",
+    "OPTIM.MAX_EPOCH",
+    1,
+    "TRAIN.PRINT_FREQ",
+    1,
+]
 METHOD_OPTS = {
     "ZeroshotCLIP": ("ZeroshotCLIP/vit_b16.yaml", []),
     "VPWB": ("VPWB/vit_b16.yaml", ["OPTIM.WARMUP_EPOCH", 1]),
@@ -43,9 +56,22 @@ METHOD_OPTS = {
 
 def run(method, root, out, dataset_yaml, *opts, seed=1, extra=()):
     config, method_opts = METHOD_OPTS[method]
-    argv = ["--root", str(root), "--seed", str(seed), "--trainer", method, "--dataset-config-file",
-            str(dataset_yaml), "--config-file", f"{CONFIGS}/{config}", "--output-dir", str(out), *extra,
-            *[str(o) for o in FAST + method_opts + list(opts)]]
+    argv = [
+        "--root",
+        str(root),
+        "--seed",
+        str(seed),
+        "--trainer",
+        method,
+        "--dataset-config-file",
+        str(dataset_yaml),
+        "--config-file",
+        f"{CONFIGS}/{config}",
+        "--output-dir",
+        str(out),
+        *extra,
+        *[str(o) for o in FAST + method_opts + list(opts)],
+    ]
     return train.main(train.parse_args(argv))
 
 
@@ -53,13 +79,16 @@ def logged_int(log, pattern):
     return int(re.search(pattern, log).group(1))
 
 
-@pytest.mark.parametrize("method,learnable,queries_per_step", [
-    ("ZeroshotCLIP", 0, 0),
-    ("VPWB", 69840, 1),
-    ("VPOUR", 69840, 4),
-    ("BAR", 37620, 3),
-    ("BLACKVIP", 9120 + 1568 - 32, 4),
-])
+@pytest.mark.parametrize(
+    "method,learnable,queries_per_step",
+    [
+        ("ZeroshotCLIP", 0, 0),
+        ("VPWB", 69840, 1),
+        ("VPOUR", 69840, 4),
+        ("BAR", 37620, 3),
+        ("BLACKVIP", 9120 + 1568 - 32, 4),
+    ],
+)
 def test_each_trainer_runs_through_train_py(method, learnable, queries_per_step, toy_root, tmp_path, dataset_yaml):
     out = tmp_path / method
     results = run(method, toy_root, out, dataset_yaml, extra=["--eval-only"] if method == "ZeroshotCLIP" else [])
@@ -103,13 +132,15 @@ def test_blackvip_encoder_once_per_step_and_one_target_call(toy_root, tmp_path, 
     assert forward.calls == steps + test_batches
 
 
-def test_blackvip_caches_encoder_features_when_the_transform_is_deterministic(toy_root, tmp_path, dataset_yaml,
-                                                                            monkeypatch):
+def test_blackvip_caches_encoder_features_when_the_transform_is_deterministic(
+    toy_root, tmp_path, dataset_yaml, monkeypatch
+):
     seen = []
     forward = FrozenEncoder.forward
     monkeypatch.setattr(FrozenEncoder, "forward", lambda self, x: seen.append(len(x)) or forward(self, x))
-    results = run("BLACKVIP", toy_root, tmp_path / "o", dataset_yaml, "INPUT.TRANSFORMS", "['normalize']",
-                  "OPTIM.MAX_EPOCH", 2)
+    results = run(
+        "BLACKVIP", toy_root, tmp_path / "o", dataset_yaml, "INPUT.TRANSFORMS", "['normalize']", "OPTIM.MAX_EPOCH", 2
+    )
     n_train, n_test = 4 * len(CLASSES), 3 * len(CLASSES)
     assert results["steps"] == 8
     assert seen == [n_train, n_test]  # every training image encoded once in total, then the test set
@@ -122,9 +153,19 @@ def test_feature_cache_matches_per_batch_encoding(toy_root, dataset_yaml):
     from trainers.coordinator import Coordinator, build_encoder
     from trainers.feature_cache import FeatureCache
 
-    cfg = train.setup_cfg(train.parse_args(["--dataset-config-file", str(dataset_yaml), "--config-file",
-                                            f"{CONFIGS}/BLACKVIP/vit_b16_noaug.yaml", "--root", str(toy_root),
-                                            *[str(o) for o in FAST]]))
+    cfg = train.setup_cfg(
+        train.parse_args(
+            [
+                "--dataset-config-file",
+                str(dataset_yaml),
+                "--config-file",
+                f"{CONFIGS}/BLACKVIP/vit_b16_noaug.yaml",
+                "--root",
+                str(toy_root),
+                *[str(o) for o in FAST],
+            ]
+        )
+    )
     dm = DataManager(cfg)
     coordinator = Coordinator(build_encoder("tiny-vit"))
     cache = FeatureCache.build(dm.train_loader_x.dataset, coordinator.encode, torch.device("cpu"), batch_size=5)
@@ -139,8 +180,9 @@ def test_memory_bound_splits_calls(toy_root, tmp_path, dataset_yaml):
 
 
 def test_one_sided_spsa_uses_k_plus_one_queries(toy_root, tmp_path, dataset_yaml):
-    results = run("VPOUR", toy_root, tmp_path / "o", dataset_yaml, "TRAINER.VPOUR.SP_AVG", 3,
-                  "TRAINER.VPOUR.ONE_SIDED", True)
+    results = run(
+        "VPOUR", toy_root, tmp_path / "o", dataset_yaml, "TRAINER.VPOUR.SP_AVG", 3, "TRAINER.VPOUR.ONE_SIDED", True
+    )
     assert results["queries_per_step"] == 4 and results["queries"]["train"]["images"] == 4 * 4 * 4
 
 
@@ -148,10 +190,11 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("method,transforms", [("BLACKVIP", "['random_flip', 'normalize']"),
-                                              ("BLACKVIP", "['normalize']"), ("BAR", "['normalize']")])
-def test_interrupted_black_box_run_resumes_exactly(method, transforms, toy_root, tmp_path, dataset_yaml,
-                                                   monkeypatch):
+@pytest.mark.parametrize(
+    "method,transforms",
+    [("BLACKVIP", "['random_flip', 'normalize']"), ("BLACKVIP", "['normalize']"), ("BAR", "['normalize']")],
+)
+def test_interrupted_black_box_run_resumes_exactly(method, transforms, toy_root, tmp_path, dataset_yaml, monkeypatch):
     opts = ("OPTIM.MAX_EPOCH", 3, "TRAIN.CHECKPOINT_FREQ", 1, "INPUT.TRANSFORMS", transforms)
     full = run(method, toy_root, tmp_path / "full", dataset_yaml, *opts)
     cls = blackbox.BlackBoxTrainer
@@ -203,9 +246,19 @@ def test_zeroshot_matches_hand_computed_clip(toy_root, tmp_path, dataset_yaml):
     from trainers.targets.clip import tiny_clip
 
     results = run("ZeroshotCLIP", toy_root, tmp_path / "zs", dataset_yaml, extra=["--eval-only"])
-    cfg = train.setup_cfg(train.parse_args(["--dataset-config-file", str(dataset_yaml), "--config-file",
-                                            f"{CONFIGS}/ZeroshotCLIP/vit_b16.yaml", "--root", str(toy_root),
-                                            *[str(o) for o in FAST]]))
+    cfg = train.setup_cfg(
+        train.parse_args(
+            [
+                "--dataset-config-file",
+                str(dataset_yaml),
+                "--config-file",
+                f"{CONFIGS}/ZeroshotCLIP/vit_b16.yaml",
+                "--root",
+                str(toy_root),
+                *[str(o) for o in FAST],
+            ]
+        )
+    )
     dm = DataManager(cfg)
     model = tiny_clip("tiny-vit")
     prompts = [f"a photo of a {c}." for c in dm.dataset.classnames]  # the fallback template for unknown datasets

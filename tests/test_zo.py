@@ -1,4 +1,5 @@
 """Zeroth-order optimisers: hand-computed steps, gain schedules, query protocol, skipping and exact resumption."""
+
 import io
 import math
 
@@ -107,8 +108,16 @@ def test_two_sided_spsa_step_matches_hand_computation(gc):
 
     delta = spsa_directions(torch.Generator().manual_seed(SEED), 3)
     a_1, c_1 = PARAMS[2] / (1 + PARAMS[0]) ** PARAMS[3], PARAMS[1]
-    expected_points = torch.stack([w + c_1 * delta[0], w - c_1 * delta[0], w + c_1 * delta[1],
-                                   w - c_1 * delta[1], w + c_1 * delta[2], w - c_1 * delta[2]])
+    expected_points = torch.stack(
+        [
+            w + c_1 * delta[0],
+            w - c_1 * delta[0],
+            w + c_1 * delta[1],
+            w - c_1 * delta[1],
+            w + c_1 * delta[2],
+            w - c_1 * delta[2],
+        ]
+    )
     assert len(oracle.calls) == 1 and close(oracle.calls[0], expected_points)
     assert close(result.losses, f(expected_points))
     grad = hand_spsa_grad(result.losses, delta, c_1, one_sided=False)
@@ -161,8 +170,9 @@ def test_spsa_gc_momentum_over_three_steps():
         result = opt.step(w_opt, oracle)
         a_k, c_k = PARAMS[2] / (k + PARAMS[0]) ** PARAMS[3], PARAMS[1] / k ** PARAMS[4]
         delta = spsa_directions(generator, 2)
-        points = torch.stack([w_hand + c_k * delta[0], w_hand - c_k * delta[0],
-                              w_hand + c_k * delta[1], w_hand - c_k * delta[1]])
+        points = torch.stack(
+            [w_hand + c_k * delta[0], w_hand - c_k * delta[0], w_hand + c_k * delta[1], w_hand - c_k * delta[1]]
+        )
         assert close(oracle.calls[-1], points)
         grad = hand_spsa_grad(result.losses, delta, c_k, one_sided=False)
         m = grad if k == 1 else moms * m + grad

@@ -5,10 +5,11 @@ the optimiser asks for the losses of all its perturbed parameter vectors at once
 prompted image goes to the target in as few calls as ``TARGET.MAX_BATCH`` allows. No autograd graph is
 built and the target is reached only through its query interface.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -22,8 +23,9 @@ MAX_NONFINITE_STEPS = 10
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def perturbed_losses(prompter: Prompter, ctx, W: torch.Tensor, target: Target, labels: torch.Tensor,
-                     loss_fn: LossFn, max_batch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def perturbed_losses(
+    prompter: Prompter, ctx, W: torch.Tensor, target: Target, labels: torch.Tensor, loss_fn: LossFn, max_batch: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss of each parameter vector in ``W`` on one mini-batch, plus the correct-prediction count per vector.
 
     Rows of ``W`` are evaluated in order, in groups of as many vectors as ``max_batch`` images allow
@@ -33,7 +35,7 @@ def perturbed_losses(prompter: Prompter, ctx, W: torch.Tensor, target: Target, l
     group = num_points if max_batch <= 0 else max(1, max_batch // n)
     losses, correct = [], []
     for start in range(0, num_points, group):
-        chunk = W[start:start + group]
+        chunk = W[start : start + group]
         logits = target(prompter.apply_many(ctx, chunk), split="train").float()
         rep_labels = labels.repeat(chunk.shape[0])
         losses.append(loss_fn(logits, rep_labels).view(chunk.shape[0], n).mean(1))
@@ -80,8 +82,9 @@ class BlackBoxTrainer(PromptedTargetTrainer):
             stats = {}
 
             def oracle(W: torch.Tensor) -> torch.Tensor:
-                losses, correct = perturbed_losses(self.prompter, ctx, W.to(self.device), self.target, labels,
-                                                   self.loss, self.target.max_batch)
+                losses, correct = perturbed_losses(
+                    self.prompter, ctx, W.to(self.device), self.target, labels, self.loss, self.target.max_batch
+                )
                 stats["correct"] = correct
                 return losses
 
@@ -89,8 +92,10 @@ class BlackBoxTrainer(PromptedTargetTrainer):
         self._gain = step.gain
         if step.skipped:
             self._nonfinite_streak += 1
-            print(f"Non-finite loss from the target at step {self.zo.k + 1}: update skipped "
-                  f"({self._nonfinite_streak} in a row)")
+            print(
+                f"Non-finite loss from the target at step {self.zo.k + 1}: update skipped "
+                f"({self._nonfinite_streak} in a row)"
+            )
             if self._nonfinite_streak >= MAX_NONFINITE_STEPS:
                 raise FloatingPointError(
                     f"The target returned non-finite losses for {MAX_NONFINITE_STEPS} steps in a row, so training "

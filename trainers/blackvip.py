@@ -1,4 +1,5 @@
 """BLACKVIP: an input-dependent prompt from the Coordinator (frozen encoder + decoder + trigger), trained by SPSA-GC."""
+
 from __future__ import annotations
 
 from dassl.engine import TRAINER_REGISTRY
@@ -35,11 +36,11 @@ class BLACKVIP(BlackBoxTrainer):
         cfg, c = self.cfg, self.cfg.TRAINER.BLACKVIP
         mean, std = cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD
         if c.METHOD == "coordinator_init":
-            return CoordinatorInit(e_out_dim=c.E_OUT_DIM, p_eps=c.P_EPS, mean=mean, std=std,
-                                   image_size=cfg.INPUT.SIZE[0])
+            return CoordinatorInit(
+                e_out_dim=c.E_OUT_DIM, p_eps=c.P_EPS, mean=mean, std=std, image_size=cfg.INPUT.SIZE[0]
+            )
         encoder = build_encoder(c.PT_BACKBONE, path=c.PT_BACKBONE_PATH, allow_download=cfg.TARGET.DOWNLOAD)
-        return Coordinator(encoder, src_dim=c.SRC_DIM, p_eps=c.P_EPS, mean=mean, std=std,
-                           image_size=cfg.INPUT.SIZE[0])
+        return Coordinator(encoder, src_dim=c.SRC_DIM, p_eps=c.P_EPS, mean=mean, std=std, image_size=cfg.INPUT.SIZE[0])
 
     def before_train(self) -> None:
         super().before_train()
@@ -48,13 +49,17 @@ class BLACKVIP(BlackBoxTrainer):
         if not isinstance(self.prompter, Coordinator) or not deterministic_train_transform(self.cfg):
             return
         if len(dataset) > MAX_CACHED_IMAGES:
-            print(f"Coordinator features are computed per step ({len(dataset):,} training images is more than "
-                  f"the {MAX_CACHED_IMAGES:,} the feature cache holds)")
+            print(
+                f"Coordinator features are computed per step ({len(dataset):,} training images is more than "
+                f"the {MAX_CACHED_IMAGES:,} the feature cache holds)"
+            )
             return
         with self.train_autocast():
             self.feature_cache = FeatureCache.build(dataset, self.prompter.encode, self.device)
-        print(f"Coordinator features cached for {len(self.feature_cache):,} training images "
-              f"(the training transform is deterministic, so they never change)")
+        print(
+            f"Coordinator features cached for {len(self.feature_cache):,} training images "
+            f"(the training transform is deterministic, so they never change)"
+        )
 
     def prepare_batch(self, batch: dict, images):
         if self.feature_cache is None:
@@ -63,8 +68,16 @@ class BLACKVIP(BlackBoxTrainer):
 
     def build_zo_optimizer(self, dim: int) -> SPSA:
         c = self.cfg.TRAINER.BLACKVIP
-        return SPSA(dim, [float(v) for v in c.SPSA_PARAMS], sp_avg=c.SP_AVG, gc=c.OPT_TYPE == "spsa-gc",
-                    moms=c.MOMS, one_sided=c.ONE_SIDED, clip_norm=c.CLIP_NORM, seed=max(self.cfg.SEED, 0))
+        return SPSA(
+            dim,
+            [float(v) for v in c.SPSA_PARAMS],
+            sp_avg=c.SP_AVG,
+            gc=c.OPT_TYPE == "spsa-gc",
+            moms=c.MOMS,
+            one_sided=c.ONE_SIDED,
+            clip_norm=c.CLIP_NORM,
+            seed=max(self.cfg.SEED, 0),
+        )
 
     def loss(self, logits, labels):
         return cross_entropy(logits, labels)

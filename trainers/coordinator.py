@@ -4,13 +4,15 @@ Also holds ``CoordinatorInit`` (the scratch conv-encoder variant) and the frozen
 ``build_encoder``, which loads Hugging Face checkpoints from an explicit path or the local cache and
 downloads only when asked to.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,8 +55,9 @@ class Decoder(nn.Module):
     free; with ``z_dim == src_dim`` there is none. No output activation.
     """
 
-    def __init__(self, src_dim: int, z_dim: int, stage1_groups: Optional[int] = None,
-                 image_size: int = PROMPT_SIZE) -> None:
+    def __init__(
+        self, src_dim: int, z_dim: int, stage1_groups: int | None = None, image_size: int = PROMPT_SIZE
+    ) -> None:
         super().__init__()
         cells = DECODER_GRID * DECODER_GRID
         if src_dim % cells != 0:
@@ -63,8 +66,12 @@ class Decoder(nn.Module):
             raise ValueError(f"src_dim ({src_dim}) must be at least the feature size ({z_dim})")
         self.src_channels = src_dim // cells
         groups = stage1_groups if stage1_groups is not None else min(self.src_channels, 64)
-        stages = [upsample_stage(self.src_channels, 64, 64, groups), upsample_stage(64, 64, 32, 64),
-                  upsample_stage(32, 32, 32, 32), upsample_stage(32, 32, 16, 32)][: num_stages(image_size) - 1]
+        stages = [
+            upsample_stage(self.src_channels, 64, 64, groups),
+            upsample_stage(64, 64, 32, 64),
+            upsample_stage(32, 32, 32, 32),
+            upsample_stage(32, 32, 16, 32),
+        ][: num_stages(image_size) - 1]
         last_channels = stages[-1][1].out_channels if stages else self.src_channels
         self.body = nn.Sequential(*stages, nn.ConvTranspose2d(last_channels, 3, kernel_size=2, stride=2, bias=False))
         trigger_dim = src_dim - z_dim
@@ -158,7 +165,7 @@ class _EncoderDecoderPrompter(Prompter):
         with torch.no_grad():
             return self.encoder(x)
 
-    def prepare(self, x: Tensor, z: Optional[Tensor] = None) -> CoordinatorContext:
+    def prepare(self, x: Tensor, z: Tensor | None = None) -> CoordinatorContext:
         """The batch and its encoder features: computed here once per step, or given (e.g. from a cache)."""
         self._check_size(x)
         return CoordinatorContext(x=x, z=self.encode(x) if z is None else z)
@@ -225,7 +232,7 @@ class Coordinator(_EncoderDecoderPrompter):
         self.register_state_dict_post_hook(_drop_encoder_state)
         self.register_load_state_dict_pre_hook(_keep_encoder_state)
 
-    def train(self, mode: bool = True) -> "Coordinator":
+    def train(self, mode: bool = True) -> Coordinator:
         super().train(mode)
         self.encoder.eval()
         return self
@@ -248,8 +255,14 @@ class CoordinatorInit(_EncoderDecoderPrompter):
         image_size: int = 224,
     ) -> None:
         src_dim = e_out_dim * DECODER_GRID * DECODER_GRID
-        super().__init__(ConvEncoder(e_out_dim, image_size), Decoder(src_dim, src_dim, image_size=image_size),
-                         p_eps, mean, std, image_size)
+        super().__init__(
+            ConvEncoder(e_out_dim, image_size),
+            Decoder(src_dim, src_dim, image_size=image_size),
+            p_eps,
+            mean,
+            std,
+            image_size,
+        )
 
 
 class FrozenEncoder(nn.Module):
@@ -259,7 +272,7 @@ class FrozenEncoder(nn.Module):
     stage (None: ``min(src_channels, 64)``).
     """
 
-    def __init__(self, model: nn.Module, out_dim: int, input_size: int, stage1_groups: Optional[int] = None) -> None:
+    def __init__(self, model: nn.Module, out_dim: int, input_size: int, stage1_groups: int | None = None) -> None:
         super().__init__()
         self.model = model
         self.out_dim = out_dim
@@ -268,7 +281,7 @@ class FrozenEncoder(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "FrozenEncoder":
+    def train(self, mode: bool = True) -> FrozenEncoder:
         return super().train(False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -295,7 +308,7 @@ class ViTCLSEncoder(FrozenEncoder):
 class ResNetPoolEncoder(FrozenEncoder):
     """Globally pooled features of a Hugging Face ``ResNetModel``, flattened to (N, C)."""
 
-    def __init__(self, model: nn.Module, stage1_groups: Optional[int] = None) -> None:
+    def __init__(self, model: nn.Module, stage1_groups: int | None = None) -> None:
         super().__init__(model, model.config.hidden_sizes[-1], PROMPT_SIZE, stage1_groups)
 
     def features(self, x: Tensor) -> Tensor:

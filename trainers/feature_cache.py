@@ -4,9 +4,10 @@ With a deterministic training transform an image looks the same every epoch, so 
 features never change: they are computed once, in dataset order, instead of once per step. Filling the
 cache in a fixed order (not in the sampler's order) keeps resumed and uninterrupted runs bit-identical.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -18,8 +19,11 @@ MAX_CACHED_IMAGES = 100_000
 
 def deterministic_train_transform(cfg) -> bool:
     """True if every training view of an image is identical (no random augmentation, one view)."""
-    return (not cfg.INPUT.NO_TRANSFORM and cfg.DATALOADER.K_TRANSFORMS == 1
-            and set(cfg.INPUT.TRANSFORMS) <= DETERMINISTIC_TRANSFORMS)
+    return (
+        not cfg.INPUT.NO_TRANSFORM
+        and cfg.DATALOADER.K_TRANSFORMS == 1
+        and set(cfg.INPUT.TRANSFORMS) <= DETERMINISTIC_TRANSFORMS
+    )
 
 
 class FeatureCache:
@@ -29,8 +33,9 @@ class FeatureCache:
         self.features = features
 
     @classmethod
-    def build(cls, dataset, encode: Callable[[torch.Tensor], torch.Tensor], device: torch.device,
-              batch_size: int = 64) -> "FeatureCache":
+    def build(
+        cls, dataset, encode: Callable[[torch.Tensor], torch.Tensor], device: torch.device, batch_size: int = 64
+    ) -> FeatureCache:
         """Encode ``dataset`` (a DatasetWrapper with its training transform) in index order."""
         chunks = []
         for start in range(0, len(dataset), batch_size):

@@ -1,4 +1,5 @@
 """Per-example losses on target logits (the black box returns logits; the loss is computed on our side)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """``PromptedTargetTrainer``: a learnable prompter in front of a frozen target, with the target's queries accounted."""
+
 from __future__ import annotations
 
 import torch

@@ -4,9 +4,11 @@ Every prompter maps normalised images to prompted normalised images and exposes 
 parameters as one flat float32 vector, so white-box training can back-propagate through ``forward`` and
 black-box training can render many candidate vectors at once with ``prepare`` + ``apply_many``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F

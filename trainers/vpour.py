@@ -1,4 +1,5 @@
 """VPOUR ("VP w/ SPSA-GC"): the VP pad prompt trained by SPSA-GC through the black-box target, in fp32."""
+
 from __future__ import annotations
 
 from dassl.engine import TRAINER_REGISTRY
@@ -29,8 +30,16 @@ class VPOUR(BlackBoxTrainer):
 
     def build_zo_optimizer(self, dim: int) -> SPSA:
         c = self.cfg.TRAINER.VPOUR
-        return SPSA(dim, [float(v) for v in c.SPSA_PARAMS], sp_avg=c.SP_AVG, gc=c.OPT_TYPE == "spsa-gc",
-                    moms=c.MOMS, one_sided=c.ONE_SIDED, clip_norm=c.CLIP_NORM, seed=max(self.cfg.SEED, 0))
+        return SPSA(
+            dim,
+            [float(v) for v in c.SPSA_PARAMS],
+            sp_avg=c.SP_AVG,
+            gc=c.OPT_TYPE == "spsa-gc",
+            moms=c.MOMS,
+            one_sided=c.ONE_SIDED,
+            clip_norm=c.CLIP_NORM,
+            seed=max(self.cfg.SEED, 0),
+        )
 
     def loss(self, logits, labels):
         return cross_entropy(logits, labels)

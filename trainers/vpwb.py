@@ -1,4 +1,5 @@
 """VPWB: white-box visual prompting, the pad prompt trained by back-propagation through the frozen target."""
+
 from __future__ import annotations
 
 import contextlib

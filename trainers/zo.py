@@ -5,10 +5,12 @@ send every perturbed prompt to the black box in as few calls as possible, then r
 Randomness comes from a private CPU generator, so CPU and GPU runs draw the same perturbations and a
 run resumed from ``state_dict`` continues bit for bit.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -142,7 +144,7 @@ class SPSA(_ZOBase):
         self.one_sided = one_sided
         self.clip_norm = float(clip_norm)
         self.queries_per_step = sp_avg + 1 if one_sided else 2 * sp_avg
-        self.momentum: Optional[Tensor] = None
+        self.momentum: Tensor | None = None
 
     def step(self, w: Tensor, oracle: LossOracle) -> ZOStep:
         """One SPSA(-GC) step from ``w``: draw K directions, query the oracle once, update."""

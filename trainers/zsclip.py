@@ -1,4 +1,5 @@
 """ZeroshotCLIP: the target as it is, with no prompt (evaluation only)."""
+
 from __future__ import annotations
 
 import torch

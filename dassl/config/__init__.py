@@ -1,4 +1,5 @@
 """Configuration: ``get_cfg_default()`` returns a fresh copy of Dassl's defaults."""
+
 from .cfgnode import CfgNode
 from .defaults import _C as cfg_default
 

@@ -1,4 +1,5 @@
 """yacs CfgNode with the merge rules this project needs: int accepted for float keys, clear key errors."""
+
 from __future__ import annotations
 
 import copy
@@ -29,7 +30,7 @@ class CfgNode(_YacsNode):
     """A yacs node whose merges accept an int for a float key and name the closest key on typos."""
 
     def merge_from_file(self, cfg_filename: str) -> None:
-        with open(cfg_filename, "r") as f:
+        with open(cfg_filename) as f:
             other = self.load_cfg(f)
         self._merge(other, self, [], source=cfg_filename)
 
@@ -38,8 +39,10 @@ class CfgNode(_YacsNode):
 
     def merge_from_list(self, cfg_list: list) -> None:
         if len(cfg_list) % 2 != 0:
-            raise ValueError(f"Override list has odd length: {cfg_list}; it must be KEY VALUE pairs, "
-                             f"e.g. `OPTIM.MAX_EPOCH 10 DATASET.NUM_SHOTS 16`.")
+            raise ValueError(
+                f"Override list has odd length: {cfg_list}; it must be KEY VALUE pairs, "
+                f"e.g. `OPTIM.MAX_EPOCH 10 DATASET.NUM_SHOTS 16`."
+            )
         for full_key, raw in zip(cfg_list[0::2], cfg_list[1::2]):
             node = self
             keys = full_key.split(".")

@@ -1,4 +1,5 @@
 """Dassl's default configuration: every key a trainer or dataset plugin may read, with Dassl's defaults."""
+
 from .cfgnode import CfgNode as CN
 
 _C = CN()

@@ -1,4 +1,5 @@
 """``DataManager`` builds the dataset, its transforms and the train/val/test loaders; ``DatasetWrapper`` yields batches."""
+
 from __future__ import annotations
 
 import torch
@@ -13,12 +14,21 @@ from .samplers import build_sampler
 from .transforms import INTERPOLATION_MODES, build_transform
 
 
-def build_data_loader(cfg, sampler_type: str = "SequentialSampler", data_source=None, batch_size: int = 64,
-                      n_domain: int = 0, n_ins: int = 2, tfm=None, is_train: bool = True,
-                      dataset_wrapper=None) -> DataLoader:
+def build_data_loader(
+    cfg,
+    sampler_type: str = "SequentialSampler",
+    data_source=None,
+    batch_size: int = 64,
+    n_domain: int = 0,
+    n_ins: int = 2,
+    tfm=None,
+    is_train: bool = True,
+    dataset_wrapper=None,
+) -> DataLoader:
     """A DataLoader over ``data_source``; training drops the last partial batch only if one full batch exists."""
-    sampler = build_sampler(sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size,
-                            n_domain=n_domain, n_ins=n_ins)
+    sampler = build_sampler(
+        sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size, n_domain=n_domain, n_ins=n_ins
+    )
     wrapper = dataset_wrapper or DatasetWrapper
     loader = DataLoader(
         wrapper(cfg, data_source, transform=tfm, is_train=is_train),
@@ -50,20 +60,24 @@ class DataManager:
             tfm_test = custom_tfm_test
 
         x = cfg.DATALOADER.TRAIN_X
-        self.train_loader_x = build_data_loader(cfg, x.SAMPLER, dataset.train_x, x.BATCH_SIZE, x.N_DOMAIN, x.N_INS,
-                                                tfm_train, True, dataset_wrapper)
+        self.train_loader_x = build_data_loader(
+            cfg, x.SAMPLER, dataset.train_x, x.BATCH_SIZE, x.N_DOMAIN, x.N_INS, tfm_train, True, dataset_wrapper
+        )
         self.train_loader_u = None
         if dataset.train_u:
             u = cfg.DATALOADER.TRAIN_X if cfg.DATALOADER.TRAIN_U.SAME_AS_X else cfg.DATALOADER.TRAIN_U
-            self.train_loader_u = build_data_loader(cfg, u.SAMPLER, dataset.train_u, u.BATCH_SIZE, u.N_DOMAIN,
-                                                    u.N_INS, tfm_train, True, dataset_wrapper)
+            self.train_loader_u = build_data_loader(
+                cfg, u.SAMPLER, dataset.train_u, u.BATCH_SIZE, u.N_DOMAIN, u.N_INS, tfm_train, True, dataset_wrapper
+            )
         t = cfg.DATALOADER.TEST
         self.val_loader = None
         if dataset.val:
-            self.val_loader = build_data_loader(cfg, t.SAMPLER, dataset.val, t.BATCH_SIZE, tfm=tfm_test,
-                                                is_train=False, dataset_wrapper=dataset_wrapper)
-        self.test_loader = build_data_loader(cfg, t.SAMPLER, dataset.test, t.BATCH_SIZE, tfm=tfm_test,
-                                             is_train=False, dataset_wrapper=dataset_wrapper)
+            self.val_loader = build_data_loader(
+                cfg, t.SAMPLER, dataset.val, t.BATCH_SIZE, tfm=tfm_test, is_train=False, dataset_wrapper=dataset_wrapper
+            )
+        self.test_loader = build_data_loader(
+            cfg, t.SAMPLER, dataset.test, t.BATCH_SIZE, tfm=tfm_test, is_train=False, dataset_wrapper=dataset_wrapper
+        )
 
         self._num_classes = dataset.num_classes
         self._num_source_domains = len(cfg.DATASET.SOURCE_DOMAINS)
@@ -114,8 +128,10 @@ class DatasetWrapper(Dataset):
         self.return_img0 = cfg.DATALOADER.RETURN_IMG0
         if self.k_tfm > 1 and transform is None:
             raise ValueError(f"Cannot augment the image {self.k_tfm} times because transform is None")
-        to_tensor = [Resize(tuple(cfg.INPUT.SIZE), interpolation=INTERPOLATION_MODES[cfg.INPUT.INTERPOLATION]),
-                     ToTensor()]
+        to_tensor = [
+            Resize(tuple(cfg.INPUT.SIZE), interpolation=INTERPOLATION_MODES[cfg.INPUT.INTERPOLATION]),
+            ToTensor(),
+        ]
         if "normalize" in cfg.INPUT.TRANSFORMS:
             to_tensor.append(Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD))
         self.to_tensor = Compose(to_tensor)

@@ -1,4 +1,5 @@
 """Trainer registry and builder."""
+
 from dassl.utils import Registry, check_availability
 
 TRAINER_REGISTRY = Registry("TRAINER")

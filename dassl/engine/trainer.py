@@ -1,4 +1,5 @@
 """Trainer base classes with Dassl's lifecycle and hooks: register models, train epochs, checkpoint, test."""
+
 from __future__ import annotations
 
 import datetime
@@ -14,12 +15,21 @@ from tqdm import tqdm
 
 from dassl.data import DataManager
 from dassl.evaluation import build_evaluator
-from dassl.utils import (AverageMeter, MetricMeter, capture_rng_state, load_checkpoint, mkdir_if_missing,
-                         restore_rng_state, resume_from_checkpoint, save_checkpoint, tolist_if_not)
+from dassl.utils import (
+    AverageMeter,
+    MetricMeter,
+    capture_rng_state,
+    load_checkpoint,
+    mkdir_if_missing,
+    restore_rng_state,
+    resume_from_checkpoint,
+    save_checkpoint,
+    tolist_if_not,
+)
 
 
 def _latest_checkpoint(fdir: str) -> str:
-    with open(osp.join(fdir, "checkpoint"), "r") as f:
+    with open(osp.join(fdir, "checkpoint")) as f:
         return osp.join(fdir, f.readline().strip("\n"))
 
 
@@ -33,8 +43,9 @@ class TrainerBase:
         self._writer = None
         self.train_seconds = 0.0
 
-    def register_model(self, name: str = "model", model: nn.Module | None = None, optim: Any = None,
-                       sched: Any = None) -> None:
+    def register_model(
+        self, name: str = "model", model: nn.Module | None = None, optim: Any = None, sched: Any = None
+    ) -> None:
         """Make ``model`` (and its optimiser/scheduler) part of checkpoints, train/eval switching and LR updates."""
         if self.__dict__.get("_models") is None:
             raise AttributeError("Cannot assign model before super().__init__() call")
@@ -65,8 +76,9 @@ class TrainerBase:
     def load_extra_checkpoint_state(self, state: dict) -> None:
         """Restore what :meth:`extra_checkpoint_state` saved."""
 
-    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: float | None = None,
-                   model_name: str = "") -> None:
+    def save_model(
+        self, epoch: int, directory: str, is_best: bool = False, val_result: float | None = None, model_name: str = ""
+    ) -> None:
         rng_state = capture_rng_state()
         extra = {"train_seconds": self.train_seconds, **self.extra_checkpoint_state()}
         for name in self.get_model_names():
@@ -91,8 +103,9 @@ class TrainerBase:
         print(f"Found checkpoint at {directory} (will resume training)")
         start_epoch = 0
         for name in names:
-            start_epoch = resume_from_checkpoint(osp.join(directory, name), self._models[name], self._optims[name],
-                                                 self._scheds[name])
+            start_epoch = resume_from_checkpoint(
+                osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name]
+            )
         checkpoint = load_checkpoint(_latest_checkpoint(osp.join(directory, names[0])))
         trainer_state = checkpoint.get("trainer_state") or {}
         self.train_seconds = float(trainer_state.get("train_seconds", 0.0))
@@ -104,8 +117,10 @@ class TrainerBase:
     def load_model(self, directory: str, epoch: int | None = None) -> None:
         """Load weights for evaluation: ``model.pth.tar-{epoch}``, else ``model-best.pth.tar``, else the latest."""
         if not directory:
-            print("Note that load_model() is skipped as no pretrained model is given "
-                  "(ignore this if it's done on purpose)")
+            print(
+                "Note that load_model() is skipped as no pretrained model is given "
+                "(ignore this if it's done on purpose)"
+            )
             return
         for name in self.get_model_names():
             fdir = osp.join(directory, name)
@@ -118,8 +133,10 @@ class TrainerBase:
             else:
                 model_path = osp.join(fdir, "model-best.pth.tar")
             if not osp.exists(model_path):
-                raise FileNotFoundError(f'No model at "{model_path}". Check --model-dir and --load-epoch '
-                                        f"(checkpoints are named model.pth.tar-N, N = epochs completed).")
+                raise FileNotFoundError(
+                    f'No model at "{model_path}". Check --model-dir and --load-epoch '
+                    f"(checkpoints are named model.pth.tar-N, N = epochs completed)."
+                )
             checkpoint = load_checkpoint(model_path)
             val_result = checkpoint.get("val_result")
             extra = f", val_result={val_result:.1f}" if val_result is not None else ""
@@ -169,7 +186,7 @@ class TrainerBase:
         self.start_epoch = start_epoch
         self.max_epoch = max_epoch
         self.before_train()
-        for self.epoch in range(self.start_epoch, self.max_epoch):
+        for self.epoch in range(self.start_epoch, self.max_epoch):  # noqa: B020 - Dassl's hooks read self.epoch
             self.before_epoch()
             epoch_start = time.time()
             self.run_epoch()
@@ -353,7 +370,7 @@ class TrainerX(SimpleTrainer):
         data_time = AverageMeter()
         self.num_batches = len(self.train_loader_x)
         end = time.time()
-        for self.batch_idx, batch in enumerate(self.train_loader_x):
+        for self.batch_idx, batch in enumerate(self.train_loader_x):  # noqa: B020 - hooks read self.batch_idx
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
             batch_time.update(time.time() - end)
@@ -365,15 +382,19 @@ class TrainerX(SimpleTrainer):
                 nb_remain = self.num_batches - self.batch_idx - 1
                 nb_remain += (self.max_epoch - self.epoch - 1) * self.num_batches
                 eta = str(datetime.timedelta(seconds=int(batch_time.avg * nb_remain)))
-                print(" ".join([
-                    f"epoch [{self.epoch + 1}/{self.max_epoch}]",
-                    f"batch [{self.batch_idx + 1}/{self.num_batches}]",
-                    f"time {batch_time.val:.3f} ({batch_time.avg:.3f})",
-                    f"data {data_time.val:.3f} ({data_time.avg:.3f})",
-                    f"{losses}",
-                    f"lr {self.get_current_lr():.4e}",
-                    f"eta {eta}",
-                ]))
+                print(
+                    " ".join(
+                        [
+                            f"epoch [{self.epoch + 1}/{self.max_epoch}]",
+                            f"batch [{self.batch_idx + 1}/{self.num_batches}]",
+                            f"time {batch_time.val:.3f} ({batch_time.avg:.3f})",
+                            f"data {data_time.val:.3f} ({data_time.avg:.3f})",
+                            f"{losses}",
+                            f"lr {self.get_current_lr():.4e}",
+                            f"eta {eta}",
+                        ]
+                    )
+                )
             n_iter = self.epoch * self.num_batches + self.batch_idx
             for name, meter in losses.meters.items():
                 self.write_scalar("train/" + name, meter.avg, n_iter)

@@ -1,4 +1,5 @@
 """Evaluator registry and builder."""
+
 from dassl.utils import Registry, check_availability
 
 EVALUATOR_REGISTRY = Registry("EVALUATOR")

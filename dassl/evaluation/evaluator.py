@@ -1,4 +1,5 @@
 """``Classification`` evaluator: accuracy, error and macro-F1, printed in Dassl's exact ``=> result`` format."""
+
 from __future__ import annotations
 
 import os.path as osp
@@ -80,8 +81,10 @@ class Classification(EvaluatorBase):
                 correct, total = sum(res), len(res)
                 cls_acc = 100.0 * correct / total
                 accs.append(cls_acc)
-                print(f"* class: {label} ({self._lab2cname[label]})\ttotal: {total:,}\tcorrect: {correct:,}\t"
-                      f"acc: {cls_acc:.1f}%")
+                print(
+                    f"* class: {label} ({self._lab2cname[label]})\ttotal: {total:,}\tcorrect: {correct:,}\t"
+                    f"acc: {cls_acc:.1f}%"
+                )
             mean_acc = float(np.mean(accs))
             print(f"* average: {mean_acc:.1f}%")
             results["perclass_accuracy"] = mean_acc

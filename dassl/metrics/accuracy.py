@@ -1,4 +1,5 @@
 """Top-k accuracy in percent."""
+
 from __future__ import annotations
 
 import torch

@@ -2,6 +2,7 @@
 
 Schedulers are stepped once per epoch by the trainer's ``update_lr()``.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """``build_optimizer`` over Dassl's ``OPTIM.*`` keys."""
+
 from __future__ import annotations
 
 import warnings
@@ -18,7 +19,10 @@ def build_optimizer(model, optim_cfg, param_groups=None) -> torch.optim.Optimize
     betas = (optim_cfg.ADAM_BETA1, optim_cfg.ADAM_BETA2)
 
     if param_groups is not None and optim_cfg.STAGED_LR:
-        warnings.warn("staged_lr will be ignored, if you need to use staged_lr, please bind it with param_groups yourself.")
+        warnings.warn(
+            "staged_lr will be ignored, if you need to use staged_lr, please bind it with param_groups yourself.",
+            stacklevel=2,
+        )
     if param_groups is None:
         if optim_cfg.STAGED_LR:
             if not isinstance(model, nn.Module):
@@ -34,11 +38,18 @@ def build_optimizer(model, optim_cfg, param_groups=None) -> torch.optim.Optimize
     if name in ("adam", "amsgrad"):
         return torch.optim.Adam(param_groups, lr=lr, weight_decay=wd, betas=betas, amsgrad=name == "amsgrad")
     if name == "sgd":
-        return torch.optim.SGD(param_groups, lr=lr, momentum=optim_cfg.MOMENTUM, weight_decay=wd,
-                               dampening=optim_cfg.SGD_DAMPNING, nesterov=optim_cfg.SGD_NESTEROV)
+        return torch.optim.SGD(
+            param_groups,
+            lr=lr,
+            momentum=optim_cfg.MOMENTUM,
+            weight_decay=wd,
+            dampening=optim_cfg.SGD_DAMPNING,
+            nesterov=optim_cfg.SGD_NESTEROV,
+        )
     if name == "rmsprop":
-        return torch.optim.RMSprop(param_groups, lr=lr, momentum=optim_cfg.MOMENTUM, weight_decay=wd,
-                                   alpha=optim_cfg.RMSPROP_ALPHA)
+        return torch.optim.RMSprop(
+            param_groups, lr=lr, momentum=optim_cfg.MOMENTUM, weight_decay=wd, alpha=optim_cfg.RMSPROP_ALPHA
+        )
     if name == "radam":
         return torch.optim.RAdam(param_groups, lr=lr, weight_decay=wd, betas=betas)
     return torch.optim.AdamW(param_groups, lr=lr, weight_decay=wd, betas=betas)

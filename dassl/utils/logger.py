@@ -1,4 +1,5 @@
 """Tee stdout to ``OUTPUT_DIR/log.txt`` so every run leaves a parseable log."""
+
 from __future__ import annotations
 
 import os

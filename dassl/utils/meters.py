@@ -1,4 +1,5 @@
 """Running averages for the training log line."""
+
 from __future__ import annotations
 
 from collections import defaultdict

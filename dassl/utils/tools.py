@@ -1,4 +1,5 @@
 """Small file, seeding and environment helpers shared by the engine and plugins."""
+
 from __future__ import annotations
 
 import difflib
@@ -9,8 +10,9 @@ import random
 import tempfile
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import PIL
@@ -20,9 +22,19 @@ from PIL import Image
 from .registry import check_availability
 
 __all__ = [
-    "mkdir_if_missing", "check_isfile", "read_json", "write_json", "atomic_write", "set_random_seed",
-    "download_url", "read_image", "collect_env_info", "listdir_nohidden",
-    "get_most_similar_str_to_a_from_b", "check_availability", "tolist_if_not",
+    "mkdir_if_missing",
+    "check_isfile",
+    "read_json",
+    "write_json",
+    "atomic_write",
+    "set_random_seed",
+    "download_url",
+    "read_image",
+    "collect_env_info",
+    "listdir_nohidden",
+    "get_most_similar_str_to_a_from_b",
+    "check_availability",
+    "tolist_if_not",
 ]
 
 
@@ -34,7 +46,7 @@ def check_isfile(fpath: str) -> bool:
     """True if ``fpath`` is a file; warns otherwise (as Dassl does)."""
     isfile = osp.isfile(fpath)
     if not isfile:
-        warnings.warn(f'No file found at "{fpath}"')
+        warnings.warn(f'No file found at "{fpath}"', stacklevel=2)
     return isfile
 
 
@@ -60,7 +72,7 @@ def atomic_write(fpath: str, mode: str = "w") -> Iterator[Any]:
 
 
 def read_json(fpath: str) -> Any:
-    with open(fpath, "r") as f:
+    with open(fpath) as f:
         return json.load(f)
 
 
@@ -89,13 +101,17 @@ def download_url(url: str, dst: str) -> None:
 def read_image(path: str) -> Image.Image:
     """Read an image as RGB; a missing or unreadable file raises an error naming the path."""
     if not osp.exists(path):
-        raise FileNotFoundError(f'Image not found: "{path}". Check the dataset folder (see `python -m datasets.prepare`).')
+        raise FileNotFoundError(
+            f'Image not found: "{path}". Check the dataset folder (see `python -m datasets.prepare`).'
+        )
     try:
         with Image.open(path) as img:
             return img.convert("RGB")
     except (OSError, SyntaxError, ValueError) as e:
-        raise OSError(f'Cannot read image "{path}" ({type(e).__name__}: {e}). The file is corrupt or not an image; '
-                      f"replace it or remove it from the split.") from None
+        raise OSError(
+            f'Cannot read image "{path}" ({type(e).__name__}: {e}). The file is corrupt or not an image; '
+            f"replace it or remove it from the split."
+        ) from None
 
 
 def collect_env_info() -> str:
@@ -115,4 +131,3 @@ def get_most_similar_str_to_a_from_b(a: str, b: list[str]) -> str:
 
 def tolist_if_not(x: Any) -> list:
     return x if isinstance(x, list) else [x]
-

@@ -1,11 +1,13 @@
 """Checkpoint save/load in Dassl's layout, written atomically, plus RNG-state capture for exact resumption."""
+
 from __future__ import annotations
 
 import os.path as osp
 import pickle
 import random
 from collections import OrderedDict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,8 +16,13 @@ import torch.nn as nn
 from .tools import atomic_write, mkdir_if_missing
 
 __all__ = [
-    "save_checkpoint", "load_checkpoint", "resume_from_checkpoint", "count_num_param",
-    "load_pretrained_weights", "capture_rng_state", "restore_rng_state",
+    "save_checkpoint",
+    "load_checkpoint",
+    "resume_from_checkpoint",
+    "count_num_param",
+    "load_pretrained_weights",
+    "capture_rng_state",
+    "restore_rng_state",
 ]
 
 
@@ -23,8 +30,9 @@ def _strip_module(state_dict: dict) -> OrderedDict:
     return OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in state_dict.items())
 
 
-def save_checkpoint(state: dict, save_dir: str, is_best: bool = False, remove_module_from_keys: bool = True,
-                    model_name: str = "") -> str:
+def save_checkpoint(
+    state: dict, save_dir: str, is_best: bool = False, remove_module_from_keys: bool = True, model_name: str = ""
+) -> str:
     """Save ``state`` to ``save_dir/model.pth.tar-{epoch}`` (or ``model_name``) and point ``save_dir/checkpoint`` at it.
 
     Both files are written to a temporary name and renamed, so a kill mid-save never leaves a
@@ -65,7 +73,7 @@ def load_checkpoint(fpath: str) -> dict:
 
 def resume_from_checkpoint(fdir: str, model: nn.Module, optimizer: Any = None, scheduler: Any = None) -> int:
     """Restore the checkpoint named in ``fdir/checkpoint``; returns its ``epoch`` (completed epochs)."""
-    with open(osp.join(fdir, "checkpoint"), "r") as f:
+    with open(osp.join(fdir, "checkpoint")) as f:
         fpath = osp.join(fdir, f.readline().strip("\n"))
     print(f'Loading checkpoint from "{fpath}"')
     checkpoint = load_checkpoint(fpath)
@@ -98,7 +106,7 @@ def load_pretrained_weights(model: nn.Module, weight_path: str) -> None:
     matched = {k: v for k, v in state_dict.items() if k in model_dict and model_dict[k].size() == v.size()}
     discarded = [k for k in state_dict if k not in matched]
     if not matched:
-        print(f'Cannot load {weight_path} (check the key names manually)')
+        print(f"Cannot load {weight_path} (check the key names manually)")
         return
     model_dict.update(matched)
     model.load_state_dict(model_dict)

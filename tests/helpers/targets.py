@@ -1,4 +1,5 @@
 """Test helpers for the black-box targets: the config they read, OpenAI-layout checkpoints, real sample images."""
+
 from __future__ import annotations
 
 import glob

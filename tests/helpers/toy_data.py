@@ -1,4 +1,5 @@
 """Tiny on-disk image datasets in CoOp's layout (image folder + ``split_zhou_<Name>.json``) for tests."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,16 @@ def make_images(folder: str, classnames: list[str], per_class: int, size: int = 
     return rows
 
 
-def make_coop_dataset(root: str, dataset_dir: str, split_name: str, classnames: list[str],
-                      n_train: int = 6, n_val: int = 3, n_test: int = 4, size: int = 16) -> str:
+def make_coop_dataset(
+    root: str,
+    dataset_dir: str,
+    split_name: str,
+    classnames: list[str],
+    n_train: int = 6,
+    n_val: int = 3,
+    n_test: int = 4,
+    size: int = 16,
+) -> str:
     """Create ``root/dataset_dir/images/...`` and the split json; returns the dataset folder."""
     ddir = os.path.join(root, dataset_dir)
     rows = make_images(os.path.join(ddir, "images"), classnames, n_train + n_val + n_test, size=size)

@@ -1,9 +1,9 @@
 """A dataset and a trainer written exactly the way CoOp-family code writes them, to prove drop-in compatibility."""
+
 import os
 import os.path as osp
 import pickle
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 

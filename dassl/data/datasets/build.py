@@ -1,4 +1,5 @@
 """Dataset registry and builder."""
+
 import os.path as osp
 
 from dassl.utils import Registry, check_availability

@@ -1,13 +1,26 @@
 """Dassl's ``build_transform`` for the choices configs name, on torchvision transforms."""
+
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from PIL import Image
-from torchvision.transforms import (CenterCrop, ColorJitter, Compose, GaussianBlur, InterpolationMode, Normalize,
-                                    RandomApply, RandomCrop, RandomGrayscale, RandomHorizontalFlip,
-                                    RandomResizedCrop, Resize, ToTensor)
+from torchvision.transforms import (
+    CenterCrop,
+    ColorJitter,
+    Compose,
+    GaussianBlur,
+    InterpolationMode,
+    Normalize,
+    RandomApply,
+    RandomCrop,
+    RandomGrayscale,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    Resize,
+    ToTensor,
+)
 
 INTERPOLATION_MODES = {
     "bilinear": InterpolationMode.BILINEAR,
@@ -16,8 +29,15 @@ INTERPOLATION_MODES = {
 }
 
 AVAI_CHOICES = [
-    "random_flip", "random_resized_crop", "normalize", "random_crop", "random_translation", "center_crop",
-    "colorjitter", "randomgrayscale", "gaussian_blur",
+    "random_flip",
+    "random_resized_crop",
+    "normalize",
+    "random_crop",
+    "random_translation",
+    "center_crop",
+    "colorjitter",
+    "randomgrayscale",
+    "gaussian_blur",
 ]
 
 
@@ -43,7 +63,9 @@ def _check(cfg, choices: Sequence[str]) -> None:
     if unknown:
         raise ValueError(f"Unknown INPUT.TRANSFORMS {unknown}; supported: {AVAI_CHOICES}.")
     if cfg.INPUT.INTERPOLATION not in INTERPOLATION_MODES:
-        raise ValueError(f"INPUT.INTERPOLATION must be one of {list(INTERPOLATION_MODES)}, got {cfg.INPUT.INTERPOLATION!r}")
+        raise ValueError(
+            f"INPUT.INTERPOLATION must be one of {list(INTERPOLATION_MODES)}, got {cfg.INPUT.INTERPOLATION!r}"
+        )
 
 
 def build_transform(cfg, is_train: bool = True, choices: Sequence[str] | None = None):
