@@ -5,8 +5,20 @@ import os.path as osp
 from dassl.data.datasets import DATASET_REGISTRY
 from dassl.utils import read_json
 
+from .catalog import DatasetInfo
+from .layouts import Layout, Need, blackvip_split
 from .split_dataset import SplitDataset
 from .splits import Record, created_split_rng, split_trainval
+
+ARCHIVE = "CLEVR_v1.0.zip from https://dl.fbaipublicfiles.com/clevr/CLEVR_v1.0.zip; extract it into DATA"
+LAYOUT = Layout(
+    "CLEVR",
+    "CLEVR_v1.0",
+    tuple(Need(path, f"{ARCHIVE} (it creates CLEVR_v1.0/)") for path in ("images/train/", "images/val/")),
+    blackvip_split("CLEVR"),
+    tuple(Need(f"scenes/CLEVR_{split}_scenes.json", "CLEVR_v1.0.zip (see images/)") for split in ("train", "val")),
+    created_split="split_CLEVR.json",
+)
 
 
 @DATASET_REGISTRY.register()
@@ -16,7 +28,15 @@ class CLEVR(SplitDataset):
     Without the published split, train/val is an 80/20 per-class split of the train scenes and test is the val scenes.
     """
 
-    dataset_dir = "CLEVR_v1.0"
+    info = DatasetInfo(
+        name="CLEVR",
+        config="clevr",
+        label="CLEVR",
+        template="This is a photo of {} objects",
+        group="transfer",
+        layout=LAYOUT,
+        paper_column=12,
+    )
     image_subdir = "images"
 
     def build_split(self):

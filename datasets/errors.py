@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os.path as osp
 
-from .layouts import MNIST_SOURCES, Layout, command
+from .layouts import Layout, command
 
 
 class DatasetNotReadyError(FileNotFoundError):
@@ -12,10 +12,15 @@ class DatasetNotReadyError(FileNotFoundError):
 
 
 def not_ready(layout: Layout, root: str, problem: str) -> DatasetNotReadyError:
-    """An error naming the dataset and the problem, showing the expected layout and the command that helps."""
+    """An error naming the dataset and the problem, showing the expected layout and the command that helps.
+
+    Everything dataset-specific comes from the ``layout`` its module registered.
+    """
     lines = [f"{layout.name}: {problem}", "Expected layout:", layout.tree(root)]
     if layout.generator:
-        lines += ["Generate it with:", f"  {layout.generator}", f"  ({MNIST_SOURCES})"]
+        lines += ["Generate it with:", f"  {layout.generator}"]
+        if layout.generator_note:
+            lines.append(f"  ({layout.generator_note})")
     lines.append(
         f"Run `{command('python', '-m', 'datasets.prepare', layout.name, '--root', root)}` "
         "to see what is missing and where to get it."

@@ -4,15 +4,44 @@ import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
 
+from .catalog import DatasetInfo
+from .layouts import VGG, Layout, Need
 from .split_dataset import SplitDataset
 from .splits import Record, read_text_lines
+
+ARCHIVE = (
+    f"fgvc-aircraft-2013b.tar.gz from {VGG}/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz; "
+    "keep its data/ folder and rename it to fgvc_aircraft/"
+)
+LAYOUT = Layout(
+    "FGVCAircraft",
+    "fgvc_aircraft",
+    tuple(
+        Need(path, ARCHIVE)
+        for path in (
+            "images/",
+            "variants.txt",
+            "images_variant_train.txt",
+            "images_variant_val.txt",
+            "images_variant_test.txt",
+        )
+    ),
+)
 
 
 @DATASET_REGISTRY.register()
 class FGVCAircraft(SplitDataset):
     """``fgvc_aircraft/images/<id>.jpg``; labels follow ``variants.txt``, splits ``images_variant_<split>.txt``."""
 
-    dataset_dir = "fgvc_aircraft"
+    info = DatasetInfo(
+        name="FGVCAircraft",
+        config="fgvc_aircraft",
+        label="Aircraft",
+        template="a photo of a {}, a type of aircraft.",
+        group="transfer",
+        layout=LAYOUT,
+        paper_column=6,
+    )
     image_subdir = "images"
 
     def build_split(self):

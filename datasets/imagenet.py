@@ -9,9 +9,22 @@ from collections import OrderedDict
 from dassl.data.datasets import DATASET_REGISTRY
 
 from .caches import load_records_cache, save_records_cache
+from .catalog import DatasetInfo
 from .errors import not_ready
+from .layouts import Layout, Need, gdrive
 from .split_dataset import SplitDataset
 from .splits import Record, read_text_lines
+
+ILSVRC = "ILSVRC2012 {} images from https://image-net.org/download.php"
+LAYOUT = Layout(
+    "ImageNet",
+    "imagenet",
+    (
+        Need("images/train/", f"{ILSVRC.format('train')}, one folder per wnid"),
+        Need("images/val/", f"{ILSVRC.format('val')}, sorted into one folder per wnid like images/train/"),
+        Need("classnames.txt", gdrive("1-61f_ol79pViBFDG_IDlUQSwoLcn2XXF")),
+    ),
+)
 
 
 @DATASET_REGISTRY.register()
@@ -21,7 +34,15 @@ class ImageNet(SplitDataset):
     The few-shot cache holds train only; validation uses the test set, as in CoOp.
     """
 
-    dataset_dir = "imagenet"
+    info = DatasetInfo(
+        name="ImageNet",
+        config="imagenet",
+        label="ImageNet",
+        template="a photo of a {}.",
+        group="transfer",
+        layout=LAYOUT,
+        paper_column=14,
+    )
     image_subdir = "images"
 
     def load_records(self, cfg):

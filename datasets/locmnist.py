@@ -5,12 +5,57 @@ from __future__ import annotations
 import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
+from trainers.config import ConfigKey, declare_keys
 
-from .layouts import Layout, locmnist_layout
+from .catalog import DatasetInfo, Setting
+from .layouts import Layout, Need, command
+from .mnist_source import SOURCES_HELP
 from .split_dataset import SplitDataset
 from .splits import Record, created_split_rng, folder_records, split_trainval
 
 SPLIT_FILE = "split_LocMNIST.json"
+
+KEYS = declare_keys(
+    "DATASET.LOCMNIST",
+    ConfigKey("R_SIZE", 1, "scale of the real (border) digit, in 28-pixel MNIST digit widths; picks the folder"),
+    ConfigKey("F_SIZE", 4, "scale of the fake (centre) digit, in 28-pixel MNIST digit widths; picks the folder"),
+)
+
+
+def locmnist_folder(r_size: int, f_size: int) -> str:
+    """``locmnist_r{R}_f{F}``: one generated setting's folder under the data root."""
+    return f"locmnist_r{r_size}_f{f_size}"
+
+
+def locmnist_command(root: str, r_size: int, f_size: int) -> str:
+    """The ``make_locmnist`` command that generates the setting under ``root``."""
+    return command(
+        "python", "-m", "datasets.make_locmnist", "--root", root, "--f-size", f_size, "--r-size", r_size, "--download"
+    )
+
+
+def locmnist_layout(root: str, cfg) -> Layout:
+    """The generated folder of the setting ``cfg.DATASET.LOCMNIST`` names."""
+    r_size, f_size = cfg.DATASET.LOCMNIST.R_SIZE, cfg.DATASET.LOCMNIST.F_SIZE
+    generator = locmnist_command(root, r_size, f_size)
+    source = f"generate it: {generator}  ({SOURCES_HELP})"
+    return Layout(
+        "LocMNIST",
+        locmnist_folder(r_size, f_size),
+        (Need("train/", source), Need("test/", source)),
+        created_split=SPLIT_FILE,
+        generator=generator,
+        generator_note=SOURCES_HELP,
+    )
+
+
+def paper_setting(r_size: int, f_size: int) -> Setting:
+    """The paper's real:fake size setting ``r_size:f_size``."""
+    return Setting(
+        locmnist_folder(r_size, f_size),
+        f"Loc-MNIST {r_size}:{f_size}",
+        (("DATASET.LOCMNIST.R_SIZE", r_size), ("DATASET.LOCMNIST.F_SIZE", f_size)),
+    )
 
 
 def locmnist_trainval(train_dir: str) -> tuple[list[Record], list[Record]]:
@@ -25,12 +70,18 @@ class LocMNIST(SplitDataset):
     Train/val from ``split_LocMNIST.json`` (created on first use when absent); test is all of ``test/``.
     """
 
+    info = DatasetInfo(
+        name="LocMNIST",
+        config="locmnist",
+        label="Loc-MNIST",
+        template="This is a photo of {}",
+        group="synthetic",
+        settings=(paper_setting(1, 1), paper_setting(1, 4)),
+        layout=locmnist_layout,
+        describe_setting=lambda cfg: locmnist_folder(cfg.DATASET.LOCMNIST.R_SIZE, cfg.DATASET.LOCMNIST.F_SIZE),
+        paper_column=16,
+    )
     image_subdir = "train"
-
-    @classmethod
-    def get_layout(cls, cfg) -> Layout:
-        root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
-        return locmnist_layout(root, cfg.DATASET.LOCMNIST.R_SIZE, cfg.DATASET.LOCMNIST.F_SIZE)
 
     def load_records(self, cfg):
         train, val, _ = super().load_records(cfg)

@@ -22,8 +22,8 @@ from fractions import Fraction
 import numpy as np
 from PIL import Image
 
+from .colour_biased_mnist import colour_biased_folder
 from .generation import print_summary, staged_folder
-from .layouts import colour_biased_folder
 from .mnist_source import Digits, add_mnist_arguments, mnist_from_args
 
 COLOURS = (

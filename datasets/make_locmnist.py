@@ -19,8 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .generation import print_summary, staged_folder
-from .layouts import locmnist_folder
-from .locmnist import SPLIT_FILE, locmnist_trainval
+from .locmnist import SPLIT_FILE, locmnist_folder, locmnist_trainval
 from .mnist_source import Digits, add_mnist_arguments, mnist_from_args
 from .splits import save_split
 

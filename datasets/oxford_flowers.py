@@ -5,15 +5,37 @@ import os.path as osp
 from dassl.data.datasets import DATASET_REGISTRY
 from dassl.utils import read_json
 
+from .catalog import DatasetInfo
+from .layouts import VGG, Layout, Need, coop_split, gdrive
 from .split_dataset import SplitDataset
 from .splits import Record, created_split_rng, split_three_ways
+
+LAYOUT = Layout(
+    "OxfordFlowers",
+    "oxford_flowers",
+    (Need("jpg/", f"102flowers.tgz from {VGG}/flowers/102/102flowers.tgz; extract it into oxford_flowers/"),),
+    coop_split("OxfordFlowers", "1Pp0sRXzZFZq15zVOzKjKBu4A9i01nozT"),
+    (
+        Need("imagelabels.mat", f"{VGG}/flowers/102/imagelabels.mat"),
+        Need("cat_to_name.json", gdrive("1AkcxCXeK_RCGCEC_GvmWxjcjaNhu-at0")),
+    ),
+    created_split="split_OxfordFlowers.json",
+)
 
 
 @DATASET_REGISTRY.register()
 class OxfordFlowers(SplitDataset):
     """``oxford_flowers/jpg/image_NNNNN.jpg``; CoOp's fixed split, or 50/20/30 per class from ``imagelabels.mat``."""
 
-    dataset_dir = "oxford_flowers"
+    info = DatasetInfo(
+        name="OxfordFlowers",
+        config="oxford_flowers",
+        label="Flowers",
+        template="a photo of a {}, a type of flower.",
+        group="transfer",
+        layout=LAYOUT,
+        paper_column=4,
+    )
     image_subdir = "jpg"
 
     def build_split(self):

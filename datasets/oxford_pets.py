@@ -4,15 +4,35 @@ import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
 
+from .catalog import DatasetInfo
+from .layouts import VGG, Layout, Need, coop_split
 from .split_dataset import SplitDataset
 from .splits import Record, created_split_rng, read_text_lines, split_trainval
+
+ANNOTATIONS = f"annotations.tar.gz from {VGG}/pets/data/annotations.tar.gz"
+LAYOUT = Layout(
+    "OxfordPets",
+    "oxford_pets",
+    (Need("images/", f"images.tar.gz from {VGG}/pets/data/images.tar.gz; extract it into oxford_pets/"),),
+    coop_split("OxfordPets", "1501r8Ber4nNKvmlFVQZ8SeUHTcdTTEqs"),
+    (Need("annotations/trainval.txt", ANNOTATIONS), Need("annotations/test.txt", ANNOTATIONS)),
+    created_split="split_OxfordPets.json",
+)
 
 
 @DATASET_REGISTRY.register()
 class OxfordPets(SplitDataset):
     """``oxford_pets/images/<Breed>_<n>.jpg``; class names are the lower-cased breed (``american_bulldog``)."""
 
-    dataset_dir = "oxford_pets"
+    info = DatasetInfo(
+        name="OxfordPets",
+        config="oxford_pets",
+        label="Pets",
+        template="a photo of a {}, a type of pet.",
+        group="transfer",
+        layout=LAYOUT,
+        paper_column=2,
+    )
     image_subdir = "images"
 
     def build_split(self):

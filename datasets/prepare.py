@@ -1,6 +1,7 @@
 """Check dataset folders against the expected layout and say what is missing and where to get it.
 
-Exit status 1 when anything is missing. The synthetic sets are checked in both settings the paper uses.
+Exit status 1 when anything is missing. The synthetic sets are checked in every setting the paper uses.
+Every dataset in the catalog is known here, including those of user plugins named in $BBVP_PLUGINS.
 
     python -m datasets.prepare NAME [--root DATA]
     python -m datasets.prepare --all [--root DATA]
@@ -11,18 +12,24 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+import sys
 
-from .layouts import ALL_NAMES, CONFIG_FILE_NAMES, Layout, Need, paper_layouts
+from trainers.plugins import load_plugins
+
+from .catalog import DatasetInfo, dataset_info, datasets
+from .layouts import Layout, Need
 
 
-def resolve_name(name: str) -> str:
-    """A registered dataset name from itself or its config file stem, ignoring case."""
-    lookup = {n.lower(): n for n in ALL_NAMES}
-    lookup.update({stem.lower(): n for stem, n in CONFIG_FILE_NAMES.items()})
-    key = osp.splitext(osp.basename(name))[0].lower()
-    if key not in lookup:
-        raise ValueError(f'Unknown dataset "{name}". Known: {", ".join(ALL_NAMES)}')
-    return lookup[key]
+def resolve(name: str) -> DatasetInfo:
+    """The dataset named by its registered name, config file stem or config file path, ignoring case."""
+    return dataset_info(osp.splitext(osp.basename(name))[0])
+
+
+def report_plugin_failures() -> None:
+    """Warn about dataset modules that failed to import: their datasets are missing from the catalog."""
+    for module, error in load_plugins().items():
+        if module.startswith("datasets."):
+            print(f"warning: {module} failed to import, its datasets are not checked: {error}", file=sys.stderr)
 
 
 def report_need(need: Need, dataset_dir: str, shown: set[str], note: str = "") -> tuple[list[str], bool]:
@@ -69,7 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.rsplit("\n\n", 1)[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", nargs="?", help=f"dataset name or config file stem ({', '.join(ALL_NAMES)})")
+    names = ", ".join(info.name for info in datasets())
+    parser.add_argument("name", nargs="?", help=f"dataset name or config file stem ({names})")
     parser.add_argument("--all", action="store_true", help="check every dataset")
     parser.add_argument(
         "--root",
@@ -82,22 +90,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def check_dataset(info: DatasetInfo, root: str) -> int:
+    """Print the report of every paper setting of one dataset; returns the number of missing pieces."""
+    layouts = info.paper_layouts(root)
+    if not layouts:
+        print(f"{info.name}  (no layout registered in its DatasetInfo: nothing to check)\n")
+    missing = 0
+    for layout in layouts:
+        lines, layout_missing = check_layout(layout, root)
+        print("\n".join(lines) + "\n")
+        missing += layout_missing
+    return missing
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = osp.abspath(osp.expanduser(args.root))
+    report_plugin_failures()
     try:
-        names = ALL_NAMES if args.all else (resolve_name(args.name),)
+        infos = datasets() if args.all else [resolve(args.name)]
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     print(f"DATA = {root}\n")
-    totals = {}
-    for name in names:
-        totals[name] = 0
-        for layout in paper_layouts(name, root):
-            lines, missing = check_layout(layout, root)
-            print("\n".join(lines) + "\n")
-            totals[name] += missing
-    if len(names) > 1:
+    totals = {info.name: check_dataset(info, root) for info in infos}
+    if len(infos) > 1:
         for name, missing in totals.items():
             print(f"{name:<20} {'complete' if missing == 0 else f'{missing} missing'}")
     return 1 if any(totals.values()) else 0

@@ -6,21 +6,34 @@ import os.path as osp
 from collections.abc import Sequence
 
 from dassl.data.datasets import DatasetBase, Datum
+from trainers.config import ConfigKey, declare_keys
 
 from . import splits
 from .caches import fewshot_cache_path, fewshot_subsets
+from .catalog import DatasetInfo
 from .errors import not_ready, require_layout
-from .layouts import STANDARD_LAYOUTS, Layout
+from .layouts import Layout
 from .splits import Record, read_split_records, save_split, to_datums
+
+KEYS = declare_keys(
+    "DATASET",
+    ConfigKey(
+        "SUBSAMPLE_CLASSES",
+        "all",
+        "classes kept: all, base (first half of the sorted labels) or new (the rest), relabelled from 0",
+        choices=("all", "base", "new"),
+    ),
+)
 
 
 class SplitDataset(DatasetBase):
     """Train/val/test from a fixed split file, or from a split built once from the raw files and saved.
 
-    Subclasses set ``dataset_dir`` (folder under ``DATASET.ROOT``), ``image_subdir`` (the folder split paths are
-    relative to) and implement ``build_split``. The split is read in this order: the published split file, a split
-    this project created earlier (``Layout.created_split``, never the published name), a new split from the raw
-    files. CoOp's static helpers are attributes here so plugins can call ``OxfordPets.read_split`` and friends.
+    Subclasses set ``info`` (a ``DatasetInfo`` whose layout names the folder under ``DATASET.ROOT``), ``image_subdir``
+    (the folder split paths are relative to) and implement ``build_split``. The split is read in this order: the
+    published split file, a split this project created earlier (``Layout.created_split``, never the published name),
+    a new split from the raw files. CoOp's static helpers are attributes here so plugins can call
+    ``OxfordPets.read_split`` and friends.
     """
 
     dataset_dir = ""
@@ -57,11 +70,16 @@ class SplitDataset(DatasetBase):
 
     @classmethod
     def get_layout(cls, cfg) -> Layout:
-        """The expected files, found by class name along the MRO (synthetic datasets depend on the config)."""
-        for klass in cls.__mro__:
-            if klass.__name__ in STANDARD_LAYOUTS:
-                return STANDARD_LAYOUTS[klass.__name__]
-        raise NotImplementedError(f"{cls.__name__} must define get_layout")
+        """The expected files, from the ``info`` of this class or of the dataset it extends (may depend on ``cfg``)."""
+        info = getattr(cls, "info", None)
+        layout = None
+        if isinstance(info, DatasetInfo):
+            layout = info.layout_for(osp.abspath(osp.expanduser(cfg.DATASET.ROOT)), cfg)
+        if layout is None:
+            raise NotImplementedError(
+                f"{cls.__name__} must set info = DatasetInfo(..., layout=...) or define get_layout"
+            )
+        return layout
 
     def fewshot_path(self, cfg, num_shots: int) -> str:
         return fewshot_cache_path(self.dataset_dir, num_shots, cfg.SEED)

@@ -4,8 +4,31 @@ import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
 
+from .catalog import DatasetInfo
+from .layouts import Layout, Need, coop_split
 from .split_dataset import SplitDataset
 from .splits import Record, created_split_rng, split_trainval
+
+DEVKIT = "car_devkit.tgz (same source); it extracts to devkit/"
+LAYOUT = Layout(
+    "StanfordCars",
+    "stanford_cars",
+    (
+        Need(
+            "cars_train/",
+            "cars_train.tgz (http://ai.stanford.edu/~jkrause/cars/car_dataset.html, now offline: "
+            "use a mirror such as Kaggle's); extract it into stanford_cars/",
+        ),
+        Need("cars_test/", "cars_test.tgz (same source as cars_train.tgz); extract it into stanford_cars/"),
+    ),
+    coop_split("StanfordCars", "1ObCFbaAgVu0I-k_Au-gIUcefirdAuizT"),
+    (
+        Need("devkit/cars_train_annos.mat", DEVKIT),
+        Need("devkit/cars_meta.mat", DEVKIT),
+        Need("cars_test_annos_withlabels.mat", "see https://github.com/pytorch/vision/issues/7545 for a copy"),
+    ),
+    created_split="split_StanfordCars.json",
+)
 
 
 def year_first(name: str) -> str:
@@ -18,7 +41,15 @@ def year_first(name: str) -> str:
 class StanfordCars(SplitDataset):
     """``stanford_cars/cars_{train,test}/*.jpg``; split paths are relative to the dataset folder itself."""
 
-    dataset_dir = "stanford_cars"
+    info = DatasetInfo(
+        name="StanfordCars",
+        config="stanford_cars",
+        label="Cars",
+        template="a photo of a {}.",
+        group="transfer",
+        layout=LAYOUT,
+        paper_column=3,
+    )
     image_subdir = ""
 
     def build_split(self):

@@ -4,8 +4,29 @@ import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
 
+from .catalog import DatasetInfo
+from .layouts import Layout, Need, coop_split
 from .split_dataset import SplitDataset
 from .splits import Record, created_split_rng, read_text_lines, split_trainval
+
+PARTITIONS = (
+    "Partitions.zip from https://vision.princeton.edu/projects/2010/SUN/download/Partitions.zip; "
+    "extract it into sun397/"
+)
+LAYOUT = Layout(
+    "SUN397",
+    "sun397",
+    (
+        Need(
+            "SUN397/",
+            "SUN397.tar.gz from http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz "
+            "(the Princeton links may be offline); extract it into sun397/",
+        ),
+    ),
+    coop_split("SUN397", "1y2RD81BYuiyvebdN-JymPfyWYcd8_MUq"),
+    tuple(Need(name, PARTITIONS) for name in ("ClassName.txt", "Training_01.txt", "Testing_01.txt")),
+    created_split="split_SUN397.json",
+)
 
 
 def sun397_classname(folder: str) -> str:
@@ -17,7 +38,15 @@ def sun397_classname(folder: str) -> str:
 class SUN397(SplitDataset):
     """``sun397/SUN397/<letter>/<scene>[/<sub>]/*.jpg``; CoOp's fixed split, or partition 01 with 20% val."""
 
-    dataset_dir = "sun397"
+    info = DatasetInfo(
+        name="SUN397",
+        config="sun397",
+        label="SUN",
+        template="a photo of a {}.",
+        group="transfer",
+        layout=LAYOUT,
+        paper_column=7,
+    )
     image_subdir = "SUN397"
 
     def build_split(self):

@@ -4,8 +4,22 @@ import os.path as osp
 
 from dassl.data.datasets import DATASET_REGISTRY
 
+from .catalog import DatasetInfo
+from .layouts import Layout, Need, blackvip_split
 from .split_dataset import SplitDataset
 from .splits import created_split_rng, folder_records, split_trainval
+
+EXPORT = "python -m datasets.export_svhn --root DATA --download"
+LAYOUT = Layout(
+    "SVHN",
+    "svhn",
+    (
+        Need("train/", f"{EXPORT} (or --svhn-dir DIR holding torchvision's train_32x32.mat and test_32x32.mat)"),
+        Need("test/", f"{EXPORT} (see train/)"),
+    ),
+    blackvip_split("SVHN"),
+    created_split="split_SVHN.json",
+)
 
 
 @DATASET_REGISTRY.register()
@@ -16,7 +30,15 @@ class SVHN(SplitDataset):
     seeded 70/30 per-class split of ``train/`` saved as ``split_SVHN.json``. Test is all of ``test/`` in sorted order.
     """
 
-    dataset_dir = "svhn"
+    info = DatasetInfo(
+        name="SVHN",
+        config="svhn",
+        label="SVHN",
+        template="This is a photo of a {}",
+        group="transfer",
+        layout=LAYOUT,
+        paper_column=9,
+    )
     image_subdir = "train"
 
     def load_records(self, cfg):

@@ -5,8 +5,27 @@ import re
 
 from dassl.data.datasets import DATASET_REGISTRY
 
+from .catalog import DatasetInfo
+from .layouts import Layout, Need, coop_split, gdrive
 from .split_dataset import SplitDataset
 from .splits import Record, created_split_rng, read_text_lines, split_trainval
+
+SPLITS = (
+    "UCF101TrainTestSplits-RecognitionTask.zip from https://www.crcv.ucf.edu/data/UCF101.php; extract it into ucf101/"
+)
+LAYOUT = Layout(
+    "UCF101",
+    "ucf101",
+    (
+        Need(
+            "UCF-101-midframes/",
+            f"UCF-101-midframes.zip from {gdrive('10Jqome3vtUA2keJkNanAiFpgbyC9Hc2O')}; extract it into ucf101/",
+        ),
+    ),
+    coop_split("UCF101", "1I0S0q91hJfsV9Gf4xDIjgDq4AqBNJb1y"),
+    tuple(Need(f"ucfTrainTestlist/{name}", SPLITS) for name in ("classInd.txt", "trainlist01.txt", "testlist01.txt")),
+    created_split="split_UCF101.json",
+)
 
 
 def ucf101_classname(action: str) -> str:
@@ -18,7 +37,15 @@ def ucf101_classname(action: str) -> str:
 class UCF101(SplitDataset):
     """``ucf101/UCF-101-midframes/<Action_Name>/<clip>.jpg``; CoOp's fixed split, or split list 01 with 20% val."""
 
-    dataset_dir = "ucf101"
+    info = DatasetInfo(
+        name="UCF101",
+        config="ucf101",
+        label="UCF",
+        template="a photo of a person doing {}.",
+        group="transfer",
+        layout=LAYOUT,
+        paper_column=13,
+    )
     image_subdir = "UCF-101-midframes"
 
     def build_split(self):

@@ -17,8 +17,8 @@ from dassl.config import get_cfg_default
 from dassl.data.data_manager import DatasetWrapper
 from dassl.data.datasets import DATASET_REGISTRY, Datum, build_dataset
 from datasets.caches import CACHE_FORMAT
+from datasets.catalog import datasets
 from datasets.errors import DatasetNotReadyError
-from datasets.layouts import CONFIG_FILE_NAMES
 from datasets.splits import subsample_classes
 from tests.helpers.dataset_layouts import MINI, MINIS, PER_CLASS, build, build_complete_paper_layouts, make_cfg
 from trainers.config import extend_cfg
@@ -49,8 +49,9 @@ def fewshot_cache(root, mini, shots, seed):
 
 
 def test_every_dataset_has_its_config_and_registered_name():
-    assert len(CONFIG_FILE_NAMES) == 16
-    for stem, name in CONFIG_FILE_NAMES.items():
+    config_file_names = {info.config: info.name for info in datasets()}
+    assert len(config_file_names) == 16
+    for stem, name in config_file_names.items():
         cfg = get_cfg_default()
         extend_cfg(cfg)
         cfg.merge_from_file(osp.join("configs", "datasets", f"{stem}.yaml"))

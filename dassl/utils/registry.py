@@ -1,8 +1,10 @@
 """Name -> class registries that plugins fill by decorating their classes."""
+
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Registry:
@@ -17,25 +19,39 @@ class Registry:
             raise KeyError(f'An object named "{name}" was already registered in "{self._name}" registry')
         self._obj_map[name] = obj
 
-    def register(self, obj: Any = None, force: bool = False) -> Callable | None:
-        """Use as ``@REG.register()`` (returns the class) or ``REG.register(cls)`` (returns None)."""
+    def register(self, obj: Any = None, force: bool = False, name: str | None = None) -> Any:
+        """Use as ``@REG.register()`` (returns the class) or ``REG.register(cls)`` (returns None).
+
+        ``name`` registers under another name than the class's ``__name__`` (e.g. a lower-case config value).
+        """
         if obj is None:
+
             def wrapper(fn_or_class):
-                self._do_register(fn_or_class.__name__, fn_or_class, force=force)
+                self._do_register(name or fn_or_class.__name__, fn_or_class, force=force)
                 return fn_or_class
 
             return wrapper
-        self._do_register(obj.__name__, obj, force=force)
+        self._do_register(name or obj.__name__, obj, force=force)
         return None
 
     def get(self, name: str) -> Any:
         if name not in self._obj_map:
-            raise KeyError(f'Object name "{name}" does not exist in "{self._name}" registry. '
-                           f"{suggestion(name, self.registered_names())}")
+            raise KeyError(
+                f'Object name "{name}" does not exist in "{self._name}" registry. '
+                f"{suggestion(name, self.registered_names())}"
+            )
         return self._obj_map[name]
 
     def registered_names(self) -> list[str]:
         return list(self._obj_map.keys())
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (tests that register a temporary plugin clean up with this)."""
+        self._obj_map.pop(name, None)
+
+    def items(self) -> list[tuple[str, Any]]:
+        """(name, object) pairs in registration order."""
+        return list(self._obj_map.items())
 
     def __contains__(self, name: str) -> bool:
         return name in self._obj_map
@@ -53,5 +69,4 @@ def check_availability(requested: str, available: list[str]) -> None:
     if requested not in available:
         close = difflib.get_close_matches(requested, available, n=1, cutoff=0.0)
         mean = f" (do you mean [{close[0]}]?)" if close else ""
-        raise ValueError(f"The requested one is expected to belong to {sorted(available)}, "
-                         f"but got [{requested}]{mean}")
+        raise ValueError(f"The requested one is expected to belong to {sorted(available)}, but got [{requested}]{mean}")

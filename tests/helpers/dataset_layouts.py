@@ -18,6 +18,7 @@ from PIL import Image
 
 from dassl.config import get_cfg_default
 from dassl.data.datasets import build_dataset
+from datasets.catalog import config_with, synthetic_settings
 from trainers.config import extend_cfg
 
 PER_CLASS = {"train": 6, "val": 5, "test": 2}
@@ -553,11 +554,18 @@ MINI = {m.name: m for m in MINIS}
 
 
 def build_complete_paper_layouts(root: str) -> None:
-    """Every miniature plus the second setting of each synthetic set, as ``prepare --all`` expects."""
+    """Every miniature plus the other paper settings of the synthetic sets (read from the catalog), as
+    ``prepare --all`` expects: each missing generated folder gets ``PER_CLASS`` train images per digit."""
     for mini in MINIS:
         mini.make(root)
-    digit_build("locmnist_r1_f1", "split_LocMNIST.json")(root)
-    colour_biased_build(root, 0.9, 0.1)
+    for info, setting in synthetic_settings():
+        layout = info.layout_for(str(root), config_with(setting.opts))
+        ddir = osp.join(str(root), layout.folder)
+        for need in layout.required:
+            if need.problem(ddir):
+                for label, digit in enumerate(DIGITS):
+                    for k in range(PER_CLASS["train"]):
+                        write_image(osp.join(ddir, need.path, digit, f"{label * 100 + k}.png"), seed=k)
 
 
 # ------------------------------------------------------------------ building datasets from a root

@@ -1,35 +1,34 @@
-"""One CLIP prompt template per dataset, keyed by ``DATASET.NAME`` (the reference's single-template setting)."""
+"""One CLIP prompt template per dataset, keyed by ``DATASET.NAME`` (the reference's single-template setting).
 
-import warnings
+Each dataset registers its template in its ``DatasetInfo`` (``datasets.catalog``); this module reads them there.
+"""
 
-DEFAULT_TEMPLATE = "a photo of a {}."
+from __future__ import annotations
 
-DATASET_TEMPLATES: dict[str, str] = {
-    "OxfordPets": "a photo of a {}, a type of pet.",
-    "OxfordFlowers": "a photo of a {}, a type of flower.",
-    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
-    "DescribableTextures": "{} texture.",
-    "EuroSAT": "a centered satellite photo of {}.",
-    "StanfordCars": "a photo of a {}.",
-    "Food101": "a photo of {}, a type of food.",
-    "SUN397": "a photo of a {}.",
-    "Caltech101": "a photo of a {}.",
-    "UCF101": "a photo of a person doing {}.",
-    "ImageNet": "a photo of a {}.",
-    "SVHN": "This is a photo of a {}",
-    "Resisc45": "This is a photo of a {}",
-    "CLEVR": "This is a photo of {} objects",
-    "LocMNIST": "This is a photo of {}",
-    "ColourBiasedMNIST": "This is a photo of {}",
-}
+from collections.abc import Iterator, Mapping
+
+from datasets.catalog import DEFAULT_TEMPLATE, datasets, template_for
+
+__all__ = ["DATASET_TEMPLATES", "DEFAULT_TEMPLATE", "build_prompts", "template_for"]
 
 
-def template_for(dataset_name: str) -> str:
-    """The dataset's template; unknown names (a user's own dataset) get ``DEFAULT_TEMPLATE`` with a warning."""
-    if dataset_name in DATASET_TEMPLATES:
-        return DATASET_TEMPLATES[dataset_name]
-    warnings.warn(f"No prompt template for dataset {dataset_name!r}; using {DEFAULT_TEMPLATE!r}", stacklevel=2)
-    return DEFAULT_TEMPLATE
+class RegisteredTemplates(Mapping[str, str]):
+    """Registered dataset name -> template, read from the catalog on each access (plugins may register later)."""
+
+    def _templates(self) -> dict[str, str]:
+        return {info.name: info.template for info in datasets()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._templates()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._templates())
+
+    def __len__(self) -> int:
+        return len(self._templates())
+
+
+DATASET_TEMPLATES: Mapping[str, str] = RegisteredTemplates()
 
 
 def build_prompts(template: str, classnames: list[str]) -> list[str]:
