@@ -8,10 +8,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import os.path as osp
-import pkgutil
 import sys
 import time
 
@@ -20,26 +18,9 @@ import torch
 from dassl.config import CfgNode, get_cfg_default
 from dassl.engine import build_trainer
 from dassl.utils import close_logger, collect_env_info, set_random_seed, setup_logger, write_json
-from trainers.config import extend_cfg
-
-PLUGIN_PACKAGES = ("datasets", "trainers")
-
-
-def load_plugins() -> dict[str, str]:
-    """Import every module of ``datasets/`` and ``trainers/`` so their classes register (drop-in plugins).
-
-    A module that fails to import does not stop the others; the failures are returned (module -> error)
-    so a missing dependency only affects the plugins that need it.
-    """
-    failures = {}
-    for package_name in PLUGIN_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
-            try:
-                importlib.import_module(info.name)
-            except Exception as e:  # noqa: BLE001 - reported to the user below
-                failures[info.name] = f"{type(e).__name__}: {e}"
-    return failures
+from trainers.config import describe_keys, extend_cfg, validate_cfg
+from trainers import __version__
+from trainers.plugins import load_plugins
 
 
 def check_requested_plugins(cfg: CfgNode, failures: dict[str, str]) -> None:
@@ -58,8 +39,48 @@ def check_requested_plugins(cfg: CfgNode, failures: dict[str, str]) -> None:
             )
 
 
+def plugin_specs(argv: list[str] | None) -> list[str]:
+    """The ``--plugin`` values in ``argv`` (read before the full parser, whose help lists what plugins register)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    return pre.parse_known_args(argv)[0].plugin
+
+
+def registered_listing() -> str:
+    """The trainers and datasets that are registered now, for ``--help``."""
+    from dassl.data.datasets import DATASET_REGISTRY
+    from dassl.engine import TRAINER_REGISTRY
+
+    return (
+        f"registered trainers: {', '.join(TRAINER_REGISTRY.registered_names())}\n"
+        f"registered datasets: {', '.join(DATASET_REGISTRY.registered_names())}\n"
+        "config keys with their meaning and allowed values: python train.py --list-keys [PREFIX]"
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    load_plugins(plugin_specs(argv if argv is not None else sys.argv[1:]))
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=registered_listing(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="import a plugin module (a module name or a .py path) before building; repeatable "
+        "(the BBVP_PLUGINS environment variable does the same)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--list-keys",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PREFIX",
+        help="print every config key (or those starting with PREFIX) with its default and meaning, and exit",
+    )
     parser.add_argument("--root", type=str, default="", help="path to the datasets folder")
     parser.add_argument("--output-dir", type=str, default="", help="output directory")
     parser.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from")
@@ -90,7 +111,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs=argparse.REMAINDER,
         help="modify config options using the command line (KEY VALUE pairs)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.list_keys is not None:
+        print(describe_keys(args.list_keys))
+        raise SystemExit(0)
+    return args
 
 
 def reset_cfg(cfg: CfgNode, args: argparse.Namespace) -> None:
@@ -128,6 +153,7 @@ def setup_cfg(args: argparse.Namespace) -> CfgNode:
             cfg.merge_from_file(path)
     reset_cfg(cfg, args)
     cfg.merge_from_list(args.opts or [])
+    validate_cfg(cfg)
     cfg.freeze()
     return cfg
 
@@ -165,6 +191,7 @@ def collect_results(cfg: CfgNode, trainer, wall_time: float, eval_only: bool) ->
         "error": metrics.get("error_rate"),
         "macro_f1": metrics.get("macro_f1"),
         "wall_time_s": round(wall_time, 3),
+        "toolkit_version": __version__,
     }
     results.update(trainer.run_info())
     results["config"] = yaml_safe(cfg)
@@ -187,7 +214,7 @@ def yaml_safe(cfg: CfgNode) -> dict:
 def main(args: argparse.Namespace) -> dict:
     """Run one experiment; returns what was written to ``OUTPUT_DIR/results.json``."""
     start = time.time()
-    failures = load_plugins()
+    failures = load_plugins(getattr(args, "plugin", []))
     cfg = setup_cfg(args)
     check_requested_plugins(cfg, failures)
     if cfg.SEED >= 0:

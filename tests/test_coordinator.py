@@ -8,16 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.coordinator import (
-    Coordinator,
-    CoordinatorInit,
-    Decoder,
-    EncoderWeightsNotFoundError,
-    FrozenEncoder,
-    available_encoders,
-    build_encoder,
-)
-from trainers.prompters import CLIP_MEAN, CLIP_STD, clip_to_pixel_range
+from trainers.encoders import FrozenEncoder, available_encoders, build_encoder
+from trainers.prompters import CLIP_MEAN, CLIP_STD, Coordinator, CoordinatorInit, Decoder, clip_to_pixel_range
+from trainers.weights import WeightsNotFoundError as EncoderWeightsNotFoundError
 
 MEAN = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
 STD = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
@@ -448,7 +441,7 @@ def test_tiny_vit_is_deterministic_and_leaves_global_rng_alone():
 
 @pytest.mark.parametrize("size,stages", [(224, 5), (112, 4), (64, 4), (56, 3), (28, 2), (14, 1)])
 def test_decoder_doubles_the_7x7_grid_to_cover_the_image(size, stages):
-    from trainers.coordinator import Decoder, num_stages
+    from trainers.prompters import Decoder, num_stages
 
     assert num_stages(size) == stages
     decoder = Decoder(1568, 768, image_size=size).eval()
@@ -456,7 +449,7 @@ def test_decoder_doubles_the_7x7_grid_to_cover_the_image(size, stages):
 
 
 def test_small_images_get_a_small_decoder_and_encoder():
-    from trainers.coordinator import CoordinatorInit
+    from trainers.prompters import CoordinatorInit
 
     small = CoordinatorInit(e_out_dim=32, image_size=28, mean=(0, 0, 0), std=(1, 1, 1))
     # stage 1 (320 + 4096 + 128) and the final 64 -> 3 transposed conv (768); 224 px keeps 9,120

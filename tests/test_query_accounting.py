@@ -141,3 +141,25 @@ def test_built_target_counts_and_prices_from_config():
     assert target.counter.as_dict()["train"] == {"images": 10, "calls": 3}
     assert target.counter.as_dict()["test"] == {"images": 3, "calls": 1}
     assert target.counter.summary_line() == "Target queries: 13 images in 4 calls (USD 0.03 at 2.00 per 1k images)"
+
+
+def test_a_black_box_step_packs_images_across_parameter_vectors():
+    """Batch 32 with 2K = 10 perturbations under MAX_BATCH 50: ceil(320 / 50) = 7 calls, not one per vector."""
+    from trainers.methods import perturbed_losses
+    from trainers.methods.losses import cross_entropy
+    from trainers.prompters import PadPrompter
+
+    target = RecordingTarget(max_batch=50)
+    prompter = PadPrompter(image_size=16, pad=3)
+    W = prompter.get_flat().expand(10, -1).clone()
+    losses, correct = perturbed_losses(
+        prompter,
+        prompter.prepare(torch.zeros(32, 3, 16, 16)),
+        W,
+        target,
+        torch.zeros(32, dtype=torch.long),
+        cross_entropy,
+    )
+    assert losses.shape == (10,) and correct.shape == (10,)
+    assert (target.counter.images("train"), target.counter.calls("train")) == (320, 7)
+    assert target.batches == [50] * 6 + [20]

@@ -10,8 +10,8 @@ import train
 from dassl.utils import load_checkpoint
 from tests.helpers.toy_data import make_coop_dataset
 from tests.plugins import coop_style  # noqa: F401  (registers the ToyCoOp dataset)
-from trainers import blackbox
-from trainers.coordinator import FrozenEncoder
+from trainers.encoders import FrozenEncoder
+from trainers.methods import blackbox
 
 CLASSES = ["annual crop", "forest", "river", "sea"]
 CONFIGS = "configs/trainers"
@@ -150,8 +150,9 @@ def test_blackvip_caches_encoder_features_when_the_transform_is_deterministic(
 
 def test_feature_cache_matches_per_batch_encoding(toy_root, dataset_yaml):
     from dassl.data import DataManager
-    from trainers.coordinator import Coordinator, build_encoder
-    from trainers.feature_cache import FeatureCache
+    from trainers.encoders import build_encoder
+    from trainers.methods.feature_cache import FeatureCache
+    from trainers.prompters import Coordinator
 
     cfg = train.setup_cfg(
         train.parse_args(

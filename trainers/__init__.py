@@ -1,0 +1,3 @@
+"""The toolkit's plugins: methods (Dassl trainers) and the roles they wire: targets, prompters, encoders, optimisers."""
+
+__version__ = "0.2.0"

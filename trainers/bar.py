@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import torch
+
+from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
-from trainers.blackbox import BlackBoxTrainer
-from trainers.losses import focal_loss
-from trainers.prompters import Program
-from trainers.zo import RGF
+from trainers.config import ConfigKey, declare_keys
+from trainers.methods import BlackBoxTrainer
+from trainers.methods.losses import focal_loss
+from trainers.prompters import prompter_names
+
+KEYS = declare_keys(
+    "TRAINER.BAR",
+    ConfigKey("METHOD", "reprogramming", "prompt design (a registered prompter)", choices=prompter_names),
+    ConfigKey("LRS", [0.01, 0.0001], "[init_lr, min_lr] of the polynomial (power 0.9) learning-rate decay"),
+    ConfigKey("FRAME_SIZE", 224, "side of the reprogramming canvas in pixels; the image (INPUT.SIZE) sits inside"),
+    ConfigKey("SMOOTH", 0.01, "RGF smoothing: the step beta along each random direction"),
+    ConfigKey("SIMGA", 1.0, "(sic, the reference's name) scale of the Gaussian directions before normalising"),
+    ConfigKey("SP_AVG", 5, "random directions per step (SP_AVG + 1 queries per image)"),
+    ConfigKey("FOCAL_G", 2.0, "focal-loss exponent gamma"),
+)
 
 
 @TRAINER_REGISTRY.register()
 class BAR(BlackBoxTrainer):
     """The image (``INPUT.SIZE``, 194 in the scripts) sits inside a ``FRAME_SIZE`` canvas; 37,620 effective parameters."""
 
-    model_name = "program"
+    label = "BAR"
+    script_family = "bar"
+    table_order = 30
+    checkpoint_name = "program"
+    zo_name = "rgf"
 
-    def check_cfg(self, cfg) -> None:
+    def check_cfg(self, cfg: CfgNode) -> None:
+        super().check_cfg(cfg)
         c = cfg.TRAINER.BAR
-        if c.METHOD != "reprogramming":
-            raise ValueError(f"TRAINER.BAR.METHOD must be 'reprogramming', got {c.METHOD!r}")
         if cfg.INPUT.SIZE[0] > c.FRAME_SIZE:
             raise ValueError(
                 f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} must fit inside TRAINER.BAR.FRAME_SIZE {c.FRAME_SIZE}"
@@ -26,27 +43,5 @@ class BAR(BlackBoxTrainer):
         if len(c.LRS) != 2:
             raise ValueError(f"TRAINER.BAR.LRS must be [init_lr, min_lr], got {c.LRS}")
 
-    def build_prompter(self):
-        cfg = self.cfg
-        return Program(
-            frame_size=cfg.TRAINER.BAR.FRAME_SIZE,
-            image_size=cfg.INPUT.SIZE[0],
-            mean=cfg.INPUT.PIXEL_MEAN,
-            std=cfg.INPUT.PIXEL_STD,
-        )
-
-    def build_zo_optimizer(self, dim: int) -> RGF:
-        c = self.cfg.TRAINER.BAR
-        total = len(self.train_loader_x) * self.cfg.OPTIM.MAX_EPOCH
-        return RGF(
-            dim,
-            sp_avg=c.SP_AVG,
-            smooth=c.SMOOTH,
-            sigma=c.SIMGA,
-            lrs=[float(v) for v in c.LRS],
-            total_steps=total,
-            seed=max(self.cfg.SEED, 0),
-        )
-
-    def loss(self, logits, labels):
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return focal_loss(logits, labels, gamma=self.cfg.TRAINER.BAR.FOCAL_G)

@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
-from dassl.engine import TRAINER_REGISTRY
-from trainers.blackbox import BlackBoxTrainer, cuda_fp16_autocast
-from trainers.coordinator import Coordinator, CoordinatorInit, build_encoder
-from trainers.feature_cache import MAX_CACHED_IMAGES, FeatureCache, deterministic_train_transform
-from trainers.losses import cross_entropy
-from trainers.zo import SPSA
+import contextlib
 
-METHODS = ("coordinator", "coordinator_init")
-OPT_TYPES = ("spsa", "spsa-gc")
-PRECISIONS = ("amp", "fp32")
+import torch
+
+from dassl.engine import TRAINER_REGISTRY
+from trainers.config import ConfigKey, declare_keys
+from trainers.encoders import available_encoders
+from trainers.methods import BlackBoxTrainer
+from trainers.methods.blackbox import cuda_fp16_autocast
+from trainers.methods.feature_cache import MAX_CACHED_IMAGES, FeatureCache, deterministic_train_transform
+from trainers.methods.losses import cross_entropy
+from trainers.prompters import Coordinator, CoordinatorContext, prompter_names
+from trainers.zo import zo_names
+
+AMP_CHOICES = ("amp", "fp32")
+
+KEYS = declare_keys(
+    "TRAINER.BLACKVIP",
+    ConfigKey(
+        "METHOD",
+        "coordinator",
+        "prompt design: coordinator (pretrained encoder) or coordinator_init (scratch)",
+        choices=prompter_names,
+    ),
+    ConfigKey(
+        "PT_BACKBONE",
+        "vit-mae-base",
+        "the Coordinator's frozen encoder (a registered one; unused by coordinator_init)",
+        choices=lambda: ("", *available_encoders()),
+    ),
+    ConfigKey("PT_BACKBONE_PATH", "", "local folder of the encoder's Hugging Face checkpoint (empty: the HF cache)"),
+    ConfigKey("SRC_DIM", 1568, "decoder input size: encoder features + prompt trigger (784, 1568 or 3136)"),
+    ConfigKey("E_OUT_DIM", 0, "coordinator_init: channels of the scratch encoder's 7 x 7 output"),
+    ConfigKey(
+        "SPSA_PARAMS",
+        [0.0, 0.001, 40.0, 0.6, 0.1],
+        "SPSA gains [o, c, a, alpha, gamma]: a_k=a/(k+o)^alpha, c_k=c/k^gamma",
+    ),
+    ConfigKey("OPT_TYPE", "spsa-gc", "zeroth-order optimiser (a registered one)", choices=zo_names),
+    ConfigKey("MOMS", 0.9, "SPSA-GC momentum coefficient"),
+    ConfigKey("SP_AVG", 5, "perturbation directions averaged per step (2 x SP_AVG queries per image)"),
+    ConfigKey("P_EPS", 1.0, "prompt scale: the image plus P_EPS x the decoder's prompt"),
+    ConfigKey(
+        "PREC", "amp", "training precision: amp = fp16 autocast on CUDA (the reference), fp32", choices=AMP_CHOICES
+    ),
+    ConfigKey("ONE_SIDED", False, "one-sided SPSA: SP_AVG + 1 queries per image instead of 2 x SP_AVG"),
+    ConfigKey("CLIP_NORM", 0.0, "clip the gradient estimate to this L2 norm (0 = off)"),
+)
 
 
 @TRAINER_REGISTRY.register()
@@ -21,26 +59,10 @@ class BLACKVIP(BlackBoxTrainer):
     Training runs under fp16 autocast on CUDA (``PREC amp``, as the reference does); evaluation is fp32.
     """
 
-    model_name = "coordinator"
-
-    def check_cfg(self, cfg) -> None:
-        c = cfg.TRAINER.BLACKVIP
-        if c.METHOD not in METHODS:
-            raise ValueError(f"TRAINER.BLACKVIP.METHOD must be one of {METHODS}, got {c.METHOD!r}")
-        if c.OPT_TYPE not in OPT_TYPES:
-            raise ValueError(f"TRAINER.BLACKVIP.OPT_TYPE must be one of {OPT_TYPES}, got {c.OPT_TYPE!r}")
-        if c.PREC not in PRECISIONS:
-            raise ValueError(f"TRAINER.BLACKVIP.PREC must be one of {PRECISIONS}, got {c.PREC!r}")
-
-    def build_prompter(self):
-        cfg, c = self.cfg, self.cfg.TRAINER.BLACKVIP
-        mean, std = cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD
-        if c.METHOD == "coordinator_init":
-            return CoordinatorInit(
-                e_out_dim=c.E_OUT_DIM, p_eps=c.P_EPS, mean=mean, std=std, image_size=cfg.INPUT.SIZE[0]
-            )
-        encoder = build_encoder(c.PT_BACKBONE, path=c.PT_BACKBONE_PATH, allow_download=cfg.TARGET.DOWNLOAD)
-        return Coordinator(encoder, src_dim=c.SRC_DIM, p_eps=c.P_EPS, mean=mean, std=std, image_size=cfg.INPUT.SIZE[0])
+    label = "BlackVIP"
+    script_family = "blackvip"
+    table_order = 50
+    checkpoint_name = "coordinator"
 
     def before_train(self) -> None:
         super().before_train()
@@ -61,26 +83,13 @@ class BLACKVIP(BlackBoxTrainer):
             f"(the training transform is deterministic, so they never change)"
         )
 
-    def prepare_batch(self, batch: dict, images):
+    def prepare_batch(self, batch: dict, images: torch.Tensor) -> CoordinatorContext:
         if self.feature_cache is None:
             return self.prompter.prepare(images)
         return self.prompter.prepare(images, z=self.feature_cache[batch["index"]])
 
-    def build_zo_optimizer(self, dim: int) -> SPSA:
-        c = self.cfg.TRAINER.BLACKVIP
-        return SPSA(
-            dim,
-            [float(v) for v in c.SPSA_PARAMS],
-            sp_avg=c.SP_AVG,
-            gc=c.OPT_TYPE == "spsa-gc",
-            moms=c.MOMS,
-            one_sided=c.ONE_SIDED,
-            clip_norm=c.CLIP_NORM,
-            seed=max(self.cfg.SEED, 0),
-        )
-
-    def loss(self, logits, labels):
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return cross_entropy(logits, labels)
 
-    def train_autocast(self):
+    def train_autocast(self) -> contextlib.AbstractContextManager:
         return cuda_fp16_autocast(self.device, self.cfg.TRAINER.BLACKVIP.PREC == "amp")

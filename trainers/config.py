@@ -1,94 +1,150 @@
-"""``extend_cfg``: every config key the reference BlackVIP code adds to Dassl's defaults, plus this project's own.
+"""Config keys declared by the plugins that read them, and ``extend_cfg``, which adds them all to Dassl's defaults.
 
+Each plugin module (a method, target, prompter, dataset) declares its keys next to the code that reads them,
+with their meaning, unit, allowed values and default::
+
+    KEYS = declare_keys(
+        "TRAINER.VPOUR",
+        ConfigKey("MOMS", 0.9, "SPSA-GC momentum (0 = plain SPSA step)"),
+        ConfigKey("OPT_TYPE", "spsa-gc", "zeroth-order optimiser", choices=zo_names),
+    )
+
+``extend_cfg`` imports every plugin (so every declaration is seen) and adds the keys with their defaults;
+``validate_cfg`` checks the allowed values once the yaml files and the command line are merged.
 Reference keys keep their names and defaults so published hyper-parameter tables and yaml files merge
-unchanged. Keys marked "project" are additions; each defaults to the reference behaviour.
+unchanged; keys that the reference defines but nothing here reads are declared with ``compat=True``.
 """
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
 from dassl.config import CfgNode as CN
+
+Choices = Sequence[Any] | Callable[[], Sequence[Any]]
+
+
+@dataclass(frozen=True, eq=False)
+class ConfigKey:
+    """One config key: its dotted name, default, a one-line meaning (with the unit), allowed values.
+
+    ``choices`` is a sequence, or a function returning one (for values read from a registry, which fills
+    as plugins import). ``compat`` marks a reference key that no code here reads: it exists so that the
+    reference's yaml files merge.
+    """
+
+    name: str
+    default: Any
+    help: str
+    choices: Choices = field(default=())
+    compat: bool = False
+
+    def allowed(self) -> tuple[Any, ...]:
+        """The allowed values (empty: any value of the default's type)."""
+        return tuple(self.choices() if callable(self.choices) else self.choices)
+
+    def same_as(self, other: ConfigKey) -> bool:
+        return (self.name, repr(self.default), self.help, self.compat) == (
+            other.name,
+            repr(other.default),
+            other.help,
+            other.compat,
+        )
+
+
+_DECLARED: dict[str, ConfigKey] = {}
+
+
+def declare_keys(group: str, *keys: ConfigKey) -> tuple[ConfigKey, ...]:
+    """Declare ``keys`` under ``group`` (e.g. ``"TRAINER.VPOUR"``); returns them with their full names.
+
+    Declaring the same key twice with the same default and meaning is allowed (a module imported twice);
+    a conflicting declaration is an error naming both.
+    """
+    full = []
+    for key in keys:
+        key = replace(key, name=f"{group}.{key.name}" if group else key.name)
+        known = _DECLARED.get(key.name)
+        if known is not None and not known.same_as(key):
+            raise KeyError(
+                f"Config key {key.name} is declared twice with different defaults or meanings: "
+                f"{known.default!r} ({known.help}) and {key.default!r} ({key.help})"
+            )
+        _DECLARED[key.name] = key
+        full.append(key)
+    return tuple(full)
+
+
+def declared_keys(prefix: str = "") -> list[ConfigKey]:
+    """Every declared key whose name starts with ``prefix``, sorted by name."""
+    return sorted((k for name, k in _DECLARED.items() if name.startswith(prefix)), key=lambda k: k.name)
+
+
+def forget_keys(names: Iterable[str]) -> None:
+    """Remove declarations (tests that declare a temporary plugin's keys clean up with this)."""
+    for name in names:
+        _DECLARED.pop(name, None)
+
+
+def _set(cfg: CN, name: str, value: Any) -> None:
+    node = cfg
+    *groups, leaf = name.split(".")
+    for group in groups:
+        if group not in node:
+            node[group] = CN()
+        node = node[group]
+    if leaf not in node:
+        node[leaf] = copy.deepcopy(value)
+
+
+def _get(cfg: CN, name: str) -> Any:
+    node = cfg
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(name)
+        node = node[part]
+    return node
 
 
 def extend_cfg(cfg: CN, randomize: bool = True) -> CN:
-    """Add the plugin keys to ``cfg`` in place (before any yaml or command-line merge) and return it."""
-    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new
+    """Add every plugin's declared keys to ``cfg`` in place (before any yaml or command-line merge); returns it.
 
-    cfg.DATASET.LOCMNIST = CN()
-    cfg.DATASET.LOCMNIST.R_SIZE = 1
-    cfg.DATASET.LOCMNIST.F_SIZE = 4
+    ``randomize`` is train.py's ``--randomize`` flag (Colour-Biased MNIST: shuffle which digits get the biased
+    colour), applied here as the reference does, so a yaml file can still override it.
+    """
+    from trainers.plugins import load_plugins
 
-    cfg.DATASET.COLOUR_BIASED_MNIST = CN()
-    cfg.DATASET.COLOUR_BIASED_MNIST.TRAIN_RHO = 0.8
-    cfg.DATASET.COLOUR_BIASED_MNIST.TEST_RHO = 0.2
-    cfg.DATASET.COLOUR_BIASED_MNIST.TRAIN_N_CONFUSING_LABELS = 9
-    cfg.DATASET.COLOUR_BIASED_MNIST.TEST_N_CONFUSING_LABELS = 9
-    cfg.DATASET.COLOUR_BIASED_MNIST.USE_TEST_AS_VAL = True
-    cfg.DATASET.COLOUR_BIASED_MNIST.RANDOMIZE = bool(randomize)
-
-    cfg.TRAINER.VPWB = CN()
-    cfg.TRAINER.VPWB.PREC = "amp"  # amp or fp32
-    cfg.TRAINER.VPWB.METHOD = "padding"
-    cfg.TRAINER.VPWB.IMAGE_SIZE = 224
-    cfg.TRAINER.VPWB.PROMPT_SIZE = 30
-
-    cfg.TRAINER.VPOUR = CN()
-    cfg.TRAINER.VPOUR.METHOD = "padding"
-    cfg.TRAINER.VPOUR.IMAGE_SIZE = 224
-    cfg.TRAINER.VPOUR.PROMPT_SIZE = 30
-    cfg.TRAINER.VPOUR.SPSA_PARAMS = [0.0, 0.001, 40.0, 0.6, 0.1]  # o, c, a, alpha, gamma
-    cfg.TRAINER.VPOUR.OPT_TYPE = "spsa-gc"  # spsa or spsa-gc
-    cfg.TRAINER.VPOUR.MOMS = 0.9
-    cfg.TRAINER.VPOUR.SP_AVG = 5
-    cfg.TRAINER.VPOUR.ONE_SIDED = False  # project: K+1 queries per step instead of 2K
-    cfg.TRAINER.VPOUR.CLIP_NORM = 0.0  # project: clip the gradient estimate to this L2 norm (0 = off)
-
-    cfg.TRAINER.BLACKVIP = CN()
-    cfg.TRAINER.BLACKVIP.METHOD = "coordinator"  # coordinator or coordinator_init
-    cfg.TRAINER.BLACKVIP.PT_BACKBONE = "vit-mae-base"  # vit-mae-base, vit-base, dino-resnet-50
-    cfg.TRAINER.BLACKVIP.PT_BACKBONE_PATH = ""  # project: local weights for the coordinator encoder
-    cfg.TRAINER.BLACKVIP.SRC_DIM = 1568  # 784, 1568 or 3136
-    cfg.TRAINER.BLACKVIP.E_OUT_DIM = 0
-    cfg.TRAINER.BLACKVIP.SPSA_PARAMS = [0.0, 0.001, 40.0, 0.6, 0.1]  # o, c, a, alpha, gamma
-    cfg.TRAINER.BLACKVIP.OPT_TYPE = "spsa-gc"  # spsa or spsa-gc
-    cfg.TRAINER.BLACKVIP.MOMS = 0.9
-    cfg.TRAINER.BLACKVIP.SP_AVG = 5
-    cfg.TRAINER.BLACKVIP.P_EPS = 1.0
-    cfg.TRAINER.BLACKVIP.PREC = "amp"  # project: amp = fp16 autocast in training on CUDA (reference); fp32
-    cfg.TRAINER.BLACKVIP.ONE_SIDED = False  # project
-    cfg.TRAINER.BLACKVIP.CLIP_NORM = 0.0  # project
-
-    cfg.TRAINER.BAR = CN()
-    cfg.TRAINER.BAR.METHOD = "reprogramming"
-    cfg.TRAINER.BAR.LRS = [0.01, 0.0001]  # init_lr, min_lr
-    cfg.TRAINER.BAR.FRAME_SIZE = 224
-    cfg.TRAINER.BAR.SMOOTH = 0.01
-    cfg.TRAINER.BAR.SIMGA = 1.0  # (sic) the reference's key name for the direction scale
-    cfg.TRAINER.BAR.SP_AVG = 5
-    cfg.TRAINER.BAR.FOCAL_G = 2.0
-
-    cfg.TRAINER.FTCLIP = CN()
-    cfg.TRAINER.FTCLIP.METHOD = "ft"
-
-    cfg.TRAINER.COOP = CN()
-    cfg.TRAINER.COOP.N_CTX = 16
-    cfg.TRAINER.COOP.CSC = False
-    cfg.TRAINER.COOP.CTX_INIT = ""
-    cfg.TRAINER.COOP.PREC = "fp16"
-    cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"
-
-    cfg.TRAINER.COCOOP = CN()
-    cfg.TRAINER.COCOOP.N_CTX = 16
-    cfg.TRAINER.COCOOP.CTX_INIT = ""
-    cfg.TRAINER.COCOOP.PREC = "fp16"
-
-    # project: the black box every method queries
-    cfg.TARGET = CN()
-    cfg.TARGET.NAME = "clip"  # clip or classifier
-    cfg.TARGET.CHECKPOINT = ""  # explicit weights file
-    cfg.TARGET.DOWNLOAD = False  # fetch weights from the network only when True
-    cfg.TARGET.PRECISION = "fp32"  # fp32, fp16 or bf16 (the last two on CUDA only)
-    cfg.TARGET.MAX_BATCH = 0  # most images per call (0 = no limit)
-    cfg.TARGET.USD_PER_1K = 0.0  # cost rate reported beside the query counts
-    cfg.TARGET.CLASSIFIER = CN()
-    cfg.TARGET.CLASSIFIER.ARCH = "efficientnet-lite0"
-    cfg.TARGET.CLASSIFIER.LABEL_MAP = "semantic"  # semantic or index
-    cfg.TARGET.CLASSIFIER.INDICES = []  # index map: ImageNet class per downstream class (empty = 0..C-1)
-    cfg.TARGET.CLASSIFIER.TEMPERATURE = 0.05  # semantic map: sharpness of the class-name similarity
+    load_plugins()
+    for key in declared_keys():
+        _set(cfg, key.name, key.default)
+    if "COLOUR_BIASED_MNIST" in cfg.DATASET:
+        cfg.DATASET.COLOUR_BIASED_MNIST.RANDOMIZE = bool(randomize)
     return cfg
+
+
+def validate_cfg(cfg: CN, prefix: str = "") -> None:
+    """Check every declared key under ``prefix`` that has allowed values; ValueError names the key and the choices."""
+    for key in declared_keys(prefix):
+        allowed = key.allowed()
+        if not allowed:
+            continue
+        try:
+            value = _get(cfg, key.name)
+        except KeyError:
+            continue
+        if value not in allowed:
+            raise ValueError(f"{key.name} must be one of {allowed}, got {value!r} ({key.help})")
+
+
+def describe_keys(prefix: str = "") -> str:
+    """A listing of the declared keys under ``prefix``: name, default, allowed values and meaning."""
+    lines = []
+    for key in declared_keys(prefix):
+        allowed = key.allowed()
+        choices = f"  one of {', '.join(map(str, allowed))}" if allowed else ""
+        compat = "  [reference compatibility: read by nothing here]" if key.compat else ""
+        lines.append(f"{key.name} = {key.default!r}{choices}{compat}\n    {key.help}")
+    return "\n".join(lines)

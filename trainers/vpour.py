@@ -2,44 +2,51 @@
 
 from __future__ import annotations
 
-from dassl.engine import TRAINER_REGISTRY
-from trainers.blackbox import BlackBoxTrainer
-from trainers.losses import cross_entropy
-from trainers.prompters import PadPrompter
-from trainers.zo import SPSA
+import torch
 
-OPT_TYPES = ("spsa", "spsa-gc")
+from dassl.config import CfgNode
+from dassl.engine import TRAINER_REGISTRY
+from trainers.config import ConfigKey, declare_keys
+from trainers.methods import BlackBoxTrainer
+from trainers.methods.losses import cross_entropy
+from trainers.prompters import prompter_names
+from trainers.zo import zo_names
+
+KEYS = declare_keys(
+    "TRAINER.VPOUR",
+    ConfigKey("METHOD", "padding", "prompt design (a registered prompter)", choices=prompter_names),
+    ConfigKey("IMAGE_SIZE", 224, "side of the prompted image in pixels (must equal INPUT.SIZE)"),
+    ConfigKey("PROMPT_SIZE", 30, "width of the pad prompt in pixels"),
+    ConfigKey(
+        "SPSA_PARAMS",
+        [0.0, 0.001, 40.0, 0.6, 0.1],
+        "SPSA gains [o, c, a, alpha, gamma]: a_k=a/(k+o)^alpha, c_k=c/k^gamma",
+    ),
+    ConfigKey("OPT_TYPE", "spsa-gc", "zeroth-order optimiser (a registered one)", choices=zo_names),
+    ConfigKey("MOMS", 0.9, "SPSA-GC momentum coefficient"),
+    ConfigKey("SP_AVG", 5, "perturbation directions averaged per step (2 x SP_AVG queries per image)"),
+    ConfigKey("ONE_SIDED", False, "one-sided SPSA: SP_AVG + 1 queries per image instead of 2 x SP_AVG"),
+    ConfigKey("CLIP_NORM", 0.0, "clip the gradient estimate to this L2 norm (0 = off)"),
+)
 
 
 @TRAINER_REGISTRY.register()
 class VPOUR(BlackBoxTrainer):
     """Pad 30 on 224 (69,840 learnable), SPSA-GC with 5 perturbations; no autocast (the reference's fixed version)."""
 
-    model_name = "prompter"
+    label = "VP w/ SPSA-GC"
+    script_family = "vpour"
+    table_order = 40
+    checkpoint_name = "prompter"
 
-    def check_cfg(self, cfg) -> None:
+    def check_cfg(self, cfg: CfgNode) -> None:
+        super().check_cfg(cfg)
         c = cfg.TRAINER.VPOUR
-        if c.METHOD != "padding":
-            raise ValueError(f"TRAINER.VPOUR.METHOD must be 'padding', got {c.METHOD!r}")
-        if c.OPT_TYPE not in OPT_TYPES:
-            raise ValueError(f"TRAINER.VPOUR.OPT_TYPE must be one of {OPT_TYPES}, got {c.OPT_TYPE!r}")
+        if tuple(cfg.INPUT.SIZE) != (c.IMAGE_SIZE, c.IMAGE_SIZE):
+            raise ValueError(
+                f"TRAINER.VPOUR.IMAGE_SIZE {c.IMAGE_SIZE} must equal INPUT.SIZE {tuple(cfg.INPUT.SIZE)}: the prompt "
+                f"is added to the input images. Set both to the same side."
+            )
 
-    def build_prompter(self):
-        c = self.cfg.TRAINER.VPOUR
-        return PadPrompter(image_size=c.IMAGE_SIZE, pad=c.PROMPT_SIZE)
-
-    def build_zo_optimizer(self, dim: int) -> SPSA:
-        c = self.cfg.TRAINER.VPOUR
-        return SPSA(
-            dim,
-            [float(v) for v in c.SPSA_PARAMS],
-            sp_avg=c.SP_AVG,
-            gc=c.OPT_TYPE == "spsa-gc",
-            moms=c.MOMS,
-            one_sided=c.ONE_SIDED,
-            clip_norm=c.CLIP_NORM,
-            seed=max(self.cfg.SEED, 0),
-        )
-
-    def loss(self, logits, labels):
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return cross_entropy(logits, labels)

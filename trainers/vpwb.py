@@ -6,34 +6,51 @@ import contextlib
 
 import torch
 
+from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
-from trainers.losses import cross_entropy
-from trainers.prompted import PromptedTargetTrainer
-from trainers.prompters import PadPrompter
+from trainers.config import ConfigKey, declare_keys
+from trainers.methods import PromptedTargetTrainer
+from trainers.methods.losses import cross_entropy
+from trainers.prompters import build_prompter, prompter_names
 
-PRECISIONS = ("amp", "fp32")
+AMP_CHOICES = ("amp", "fp32")
+
+KEYS = declare_keys(
+    "TRAINER.VPWB",
+    ConfigKey("PREC", "amp", "training precision: amp = fp16 autocast with loss scaling on CUDA", choices=AMP_CHOICES),
+    ConfigKey("METHOD", "padding", "prompt design (a registered prompter)", choices=prompter_names),
+    ConfigKey("IMAGE_SIZE", 224, "side of the prompted image in pixels (must equal INPUT.SIZE)"),
+    ConfigKey("PROMPT_SIZE", 30, "width of the pad prompt in pixels"),
+)
 
 
 @TRAINER_REGISTRY.register()
 class VPWB(PromptedTargetTrainer):
     """SGD on the pad prompt (LR 40, warm-up then cosine, stepped per epoch); mixed precision on CUDA with ``PREC amp``."""
 
-    def check_cfg(self, cfg) -> None:
+    label = "VP (white-box)"
+    script_family = "vpwb"
+    table_order = 10
+    checkpoint_name = "prompter"
+
+    def check_cfg(self, cfg: CfgNode) -> None:
+        super().check_cfg(cfg)
         c = cfg.TRAINER.VPWB
-        if c.PREC not in PRECISIONS:
-            raise ValueError(f"TRAINER.VPWB.PREC must be one of {PRECISIONS}, got {c.PREC!r}")
-        if c.METHOD != "padding":
-            raise ValueError(f"TRAINER.VPWB.METHOD must be 'padding', got {c.METHOD!r}")
+        if tuple(cfg.INPUT.SIZE) != (c.IMAGE_SIZE, c.IMAGE_SIZE):
+            raise ValueError(
+                f"TRAINER.VPWB.IMAGE_SIZE {c.IMAGE_SIZE} must equal INPUT.SIZE {tuple(cfg.INPUT.SIZE)}: the prompt "
+                f"is added to the input images. Set both to the same side."
+            )
 
     def build_model(self) -> None:
-        cfg, c = self.cfg, self.cfg.TRAINER.VPWB
+        cfg, c = self.cfg, self.method_node
         self.build_target()
-        self.prompter = PadPrompter(image_size=c.IMAGE_SIZE, pad=c.PROMPT_SIZE).to(self.device)
+        self.prompter = build_prompter(c.METHOD, cfg, c).to(self.device)
         self.optim = build_optimizer(self.prompter, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model("prompter", self.prompter, self.optim, self.sched)
+        self.register_model(self.checkpoint_name, self.prompter, self.optim, self.sched)
         self.use_amp = c.PREC == "amp" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
         print(f"Learnable parameters: {self.prompter.num_learnable()}")

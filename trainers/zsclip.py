@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import torch
 
+from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY, TrainerX
+from trainers.config import validate_cfg
 from trainers.targets import build_target
 
 
 @TRAINER_REGISTRY.register()
 class ZeroshotCLIP(TrainerX):
     """Zero-shot accuracy of the configured target (CLIP with the dataset's template, or a label-mapped classifier)."""
+
+    label = "ZS CLIP"
+    script_family = "zsclip"
+    table_order = 20
+
+    def check_cfg(self, cfg: CfgNode) -> None:
+        validate_cfg(cfg)
 
     def build_model(self) -> None:
         self.target = build_target(self.cfg, self.dm.dataset.classnames, self.device)
@@ -28,7 +37,7 @@ class ZeroshotCLIP(TrainerX):
         return result
 
     def model_inference(self, images: torch.Tensor) -> torch.Tensor:
-        return self.target(images, split=getattr(self, "eval_split", "test"))
+        return self.target(images, split=self.eval_split)
 
     def run_info(self) -> dict:
         return {"learnable_parameters": 0, "train_time_s": 0.0, "queries": self.target.counter.as_dict()}

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from trainers.prompted import PromptedTargetTrainer
-from trainers.prompters import Prompter
+from trainers.prompters import Prompter, build_prompter
 from trainers.targets import Target
+from trainers.zo import ZOOptimizer, build_zo
+
+from .prompted import PromptedTargetTrainer
 
 # Consecutive steps with a non-finite loss after which training stops.
 MAX_NONFINITE_STEPS = 10
@@ -24,37 +27,38 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def perturbed_losses(
-    prompter: Prompter, ctx, W: torch.Tensor, target: Target, labels: torch.Tensor, loss_fn: LossFn, max_batch: int = 0
+    prompter: Prompter, ctx: Any, W: torch.Tensor, target: Target, labels: torch.Tensor, loss_fn: LossFn
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss of each parameter vector in ``W`` on one mini-batch, plus the correct-prediction count per vector.
 
-    Rows of ``W`` are evaluated in order, in groups of as many vectors as ``max_batch`` images allow
-    (all of them in one target call when ``max_batch`` is 0 or large enough).
+    All P x N prompted images form one request; the target alone decides how it is split into calls
+    (``ceil(P*N / TARGET.MAX_BATCH)``, images packed across parameter vectors).
     """
     num_points, n = W.shape[0], labels.shape[0]
-    group = num_points if max_batch <= 0 else max(1, max_batch // n)
-    losses, correct = [], []
-    for start in range(0, num_points, group):
-        chunk = W[start : start + group]
-        logits = target(prompter.apply_many(ctx, chunk), split="train").float()
-        rep_labels = labels.repeat(chunk.shape[0])
-        losses.append(loss_fn(logits, rep_labels).view(chunk.shape[0], n).mean(1))
-        correct.append(logits.argmax(1).eq(rep_labels).view(chunk.shape[0], n).sum(1))
-    return torch.cat(losses), torch.cat(correct)
+    logits = target(prompter.apply_many(ctx, W), split="train").float()
+    rep_labels = labels.repeat(num_points)
+    losses = loss_fn(logits, rep_labels).view(num_points, n).mean(1)
+    correct = logits.argmax(1).eq(rep_labels).view(num_points, n).sum(1)
+    return losses, correct
 
 
 class BlackBoxTrainer(PromptedTargetTrainer):
-    """Base for BLACKVIP, VPOUR and BAR: subclasses build the prompter, the optimiser and choose the loss."""
+    """Base for BLACKVIP, VPOUR and BAR: a registered prompter (``METHOD``) trained by a registered zeroth-order
+    optimiser (``OPT_TYPE``, or ``zo_name``) against the target; subclasses choose the loss."""
 
-    model_name = "prompter"
+    zo_name: str | None = None
+    """The optimiser this method always uses; None reads the node's ``OPT_TYPE``."""
 
     def build_prompter(self) -> Prompter:
-        raise NotImplementedError
+        return build_prompter(self.method_node.METHOD, self.cfg, self.method_node)
 
-    def build_zo_optimizer(self, dim: int):
-        raise NotImplementedError
+    def build_zo_optimizer(self, dim: int) -> ZOOptimizer:
+        name = self.zo_name or self.method_node.OPT_TYPE
+        total = len(self.train_loader_x) * self.cfg.OPTIM.MAX_EPOCH
+        return build_zo(name, self.method_node, dim=dim, seed=max(self.cfg.SEED, 0), total_steps=total)
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per-example loss on the target's logits."""
         raise NotImplementedError
 
     def prepare_batch(self, batch: dict, images: torch.Tensor):
@@ -69,7 +73,7 @@ class BlackBoxTrainer(PromptedTargetTrainer):
         self.build_target()
         self.prompter = self.build_prompter().to(self.device)
         self.zo = self.build_zo_optimizer(self.prompter.get_flat().numel())
-        self.register_model(self.model_name, self.prompter, self.zo, None)
+        self.register_model(self.checkpoint_name, self.prompter, self.zo, None)
         print(f"Learnable parameters: {self.prompter.num_learnable()}")
         print(f"Target queries per step: {self.zo.queries_per_step} x batch")
         self._gain = 0.0
@@ -83,7 +87,7 @@ class BlackBoxTrainer(PromptedTargetTrainer):
 
             def oracle(W: torch.Tensor) -> torch.Tensor:
                 losses, correct = perturbed_losses(
-                    self.prompter, ctx, W.to(self.device), self.target, labels, self.loss, self.target.max_batch
+                    self.prompter, ctx, W.to(self.device), self.target, labels, self.loss
                 )
                 stats["correct"] = correct
                 return losses

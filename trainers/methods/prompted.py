@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
+from dassl.config import CfgNode
 from dassl.engine import TrainerX
+from trainers.config import validate_cfg
+from trainers.prompters import Prompter
 from trainers.targets import Target, build_target
 
 
 class PromptedTargetTrainer(TrainerX):
     """Shared by white- and black-box prompting: builds the target, evaluates ``target(prompter(x))`` and
-    keeps the query counts in checkpoints, the log and ``results.json``. Subclasses set ``self.prompter``."""
+    keeps the query counts in checkpoints, the log and ``results.json``. Subclasses set ``self.prompter``.
 
-    prompter: torch.nn.Module
+    Class attributes a method sets: ``label`` (its name in tables), ``script_family`` (its ``scripts/`` folder),
+    ``table_order`` (its row), ``checkpoint_name`` (the folder under OUTPUT_DIR holding its checkpoints).
+    """
+
+    label: ClassVar[str] = ""
+    script_family: ClassVar[str | None] = None
+    table_order: ClassVar[int] = 100
+    checkpoint_name: ClassVar[str] = "prompter"
+    prompter: Prompter
+
+    @property
+    def method_node(self) -> CfgNode:
+        """This method's config node, ``TRAINER.<registered name>``."""
+        return self.cfg.TRAINER[type(self).__name__]
+
+    def check_cfg(self, cfg: CfgNode) -> None:
+        """Allowed values of every declared key, then the method's own cross-key checks."""
+        validate_cfg(cfg)
 
     def build_target(self) -> Target:
         self.target = build_target(self.cfg, self.dm.dataset.classnames, self.device)
@@ -20,7 +42,7 @@ class PromptedTargetTrainer(TrainerX):
         return self.target
 
     def model_inference(self, images: torch.Tensor) -> torch.Tensor:
-        return self.target(self.prompter(images), split=getattr(self, "eval_split", "test"))
+        return self.target(self.prompter(images), split=self.eval_split)
 
     def extra_checkpoint_state(self) -> dict:
         return {"queries": self.target.counter.state_dict()}

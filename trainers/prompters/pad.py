@@ -1,0 +1,59 @@
+"""VP's padding prompt (Bahng et al. 2022): a learnable frame added around the normalised image."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from dassl.config import CfgNode
+
+from .base import PROMPTER_REGISTRY, Prompter
+
+
+@PROMPTER_REGISTRY.register(name="padding")
+class PadPrompter(Prompter[Tensor]):
+    """VP's padding prompt: a learnable frame of width ``pad`` added to the normalised image, no clamping."""
+
+    def __init__(self, image_size: int = 224, pad: int = 30) -> None:
+        super().__init__()
+        if not 0 < 2 * pad < image_size:
+            raise ValueError(f"pad must satisfy 0 < 2*pad < image_size, got pad={pad}, image_size={image_size}")
+        self.image_size = image_size
+        self.pad = pad
+        inner = image_size - 2 * pad
+        self.pad_up = nn.Parameter(torch.randn(1, 3, pad, image_size))
+        self.pad_down = nn.Parameter(torch.randn(1, 3, pad, image_size))
+        self.pad_left = nn.Parameter(torch.randn(1, 3, inner, pad))
+        self.pad_right = nn.Parameter(torch.randn(1, 3, inner, pad))
+
+    def _frame(self, up: Tensor, down: Tensor, left: Tensor, right: Tensor) -> Tensor:
+        """Assemble (B, 3, S, S) frames from (B, ...) edge pieces."""
+        inner = self.image_size - 2 * self.pad
+        centre = up.new_zeros(up.shape[0], 3, inner, inner)
+        middle = torch.cat([left, centre, right], dim=3)
+        return torch.cat([up, middle, down], dim=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self._frame(self.pad_up, self.pad_down, self.pad_left, self.pad_right)
+
+    def prepare(self, x: Tensor) -> Tensor:
+        return x
+
+    def apply_many(self, ctx: Tensor, W: Tensor) -> Tensor:
+        W = self._check_many(W)
+        x = ctx
+        named = self.learnable_named_parameters()
+        with torch.no_grad():
+            chunks = torch.split(W, [p.numel() for _, p in named], dim=1)
+            pieces = [chunk.reshape(W.shape[0], *p.shape[1:]) for (_, p), chunk in zip(named, chunks)]
+            frames = self._frame(*pieces)
+            return (x.unsqueeze(0) + frames.unsqueeze(1)).flatten(0, 1)
+
+    @classmethod
+    def example(cls) -> PadPrompter:
+        return cls(image_size=16, pad=3)
+
+    @classmethod
+    def from_cfg(cls, cfg: CfgNode, node: CfgNode) -> PadPrompter:
+        """``node.IMAGE_SIZE`` and ``node.PROMPT_SIZE`` (the pad width) of VPOUR or VPWB."""
+        return cls(image_size=node.IMAGE_SIZE, pad=node.PROMPT_SIZE)

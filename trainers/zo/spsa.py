@@ -1,0 +1,170 @@
+"""SPSA with segmented-uniform perturbations, and BlackVIP's gradient-corrected SPSA-GC."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dassl.config import CfgNode
+
+from .base import ZO_REGISTRY, LossOracle, ZOOptimizer, ZOStep, clip_grad_norm
+
+
+@dataclass(frozen=True)
+class SPSAGains:
+    """SPSA's gain sequences ``a_k = a / (k + o)**alpha`` (step size) and ``c_k = c / k**gamma`` (perturbation).
+
+    Configs keep the reference's positional ``SPSA_PARAMS = [o, c, a, alpha, gamma]``; ``from_list`` reads it.
+    """
+
+    o: float
+    c: float
+    a: float
+    alpha: float
+    gamma: float
+
+    @classmethod
+    def from_list(cls, values: Sequence[float]) -> SPSAGains:
+        if len(values) != 5:
+            raise ValueError(f"spsa_params must be [o, c, a, alpha, gamma], got {list(values)}")
+        return cls(*(float(v) for v in values))
+
+    def at(self, k: int) -> tuple[float, float]:
+        """``(a_k, c_k)`` at step k >= 1."""
+        return self.a / (k + self.o) ** self.alpha, self.c / k**self.gamma
+
+
+def spsa_gains(k: int, spsa_params: Sequence[float]) -> tuple[float, float]:
+    """SPSA gain sequences at step k >= 1 from the positional ``[o, c, a, alpha, gamma]``."""
+    return SPSAGains.from_list(spsa_params).at(k)
+
+
+def segmented_uniform(num: int, dim: int, generator: torch.Generator) -> Tensor:
+    """``num`` SPSA directions ``s * u`` with ``u ~ U[0.5, 1)`` and ``s`` uniform in {-1, +1}, shape (num, dim).
+
+    Draw order (reproduce it to recompute the directions): ``torch.rand(num, dim)`` for the magnitudes,
+    then ``torch.randint(0, 2, (num, dim))`` for the signs, both from ``generator``.
+    """
+    magnitude = torch.rand(num, dim, generator=generator) * 0.5 + 0.5
+    sign = torch.randint(0, 2, (num, dim), generator=generator).to(torch.float32) * 2.0 - 1.0
+    return sign * magnitude
+
+
+class SPSA(ZOOptimizer):
+    """SPSA with segmented-uniform perturbations, optionally with BlackVIP's gradient correction (SPSA-GC).
+
+    Two-sided (default) queries ``[w+c_k D_1, w-c_k D_1, w+c_k D_2, ...]`` (2K points); one-sided queries
+    ``[w, w+c_k D_1, ..., w+c_k D_K]`` (K+1 points). A step whose losses are not all finite returns ``w``
+    unchanged and does not advance ``k`` or the momentum; its perturbations are still consumed from the
+    generator, so the next step draws fresh ones.
+    """
+
+    gradient_correction = True
+
+    def __init__(
+        self,
+        dim: int,
+        spsa_params: Sequence[float],
+        sp_avg: int = 5,
+        gc: bool | None = None,
+        moms: float = 0.9,
+        one_sided: bool = False,
+        clip_norm: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(dim, seed)
+        gains = SPSAGains.from_list(spsa_params)
+        if sp_avg < 1:
+            raise ValueError(f"sp_avg must be at least 1, got {sp_avg}")
+        self.gains = gains
+        self.spsa_params = astuple(gains)
+        self.sp_avg = sp_avg
+        self.gc = self.gradient_correction if gc is None else gc
+        self.moms = float(moms)
+        self.one_sided = one_sided
+        self.clip_norm = float(clip_norm)
+        self.queries_per_step = sp_avg + 1 if one_sided else 2 * sp_avg
+        self.momentum: Tensor | None = None
+
+    def step(self, w: Tensor, oracle: LossOracle) -> ZOStep:
+        """One SPSA(-GC) step from ``w``: draw K directions, query the oracle once, update."""
+        w = self._as_vector(w)
+        k = self.k + 1
+        a_k, c_k = self.gains.at(k)
+        delta = segmented_uniform(self.sp_avg, self.dim, self._generator).to(w.device)
+        losses = self._ask(oracle, self._points(w, delta, c_k))
+        if not torch.isfinite(losses).all():
+            return self._skipped(w, losses, a_k)
+        grad = clip_grad_norm(self._estimate(losses, delta, c_k), self.clip_norm)
+        direction = self._correct(grad) if self.gc else grad
+        self.k = k
+        return ZOStep(w=w - a_k * direction, losses=losses, grad=grad, gain=a_k, skipped=False)
+
+    def _points(self, w: Tensor, delta: Tensor, c_k: float) -> Tensor:
+        shift = c_k * delta
+        if self.one_sided:
+            return torch.cat([w.unsqueeze(0), w + shift])
+        return torch.stack([w + shift, w - shift], dim=1).reshape(2 * self.sp_avg, self.dim)
+
+    def _estimate(self, losses: Tensor, delta: Tensor, c_k: float) -> Tensor:
+        """Mean over directions of the finite-difference slope divided element-wise by the direction."""
+        if self.one_sided:
+            slopes = (losses[1:] - losses[0]) / c_k
+        else:
+            pairs = losses.view(self.sp_avg, 2)
+            slopes = (pairs[:, 0] - pairs[:, 1]) / (2.0 * c_k)
+        return (slopes.unsqueeze(1) / delta).mean(dim=0)
+
+    def _correct(self, grad: Tensor) -> Tensor:
+        """Gradient correction: ``m = g`` on the first step, else ``moms*m + g``; the update is ``g + moms*m``."""
+        if self.momentum is None:
+            self.momentum = grad.clone()
+        else:
+            self.momentum = self.moms * self.momentum.to(grad.device) + grad
+        return grad + self.moms * self.momentum
+
+    def state_dict(self) -> dict[str, Any]:
+        """Step counter, generator state and momentum buffer: everything needed to resume exactly."""
+        momentum = None if self.momentum is None else self.momentum.clone()
+        return {"k": self.k, "generator": self._generator.get_state(), "momentum": momentum}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` saved."""
+        momentum = state["momentum"]
+        if momentum is not None and momentum.shape != (self.dim,):
+            raise ValueError(f"momentum of shape {tuple(momentum.shape)} does not match dim {self.dim}")
+        self.k = int(state["k"])
+        self._generator.set_state(state["generator"].cpu())
+        self.momentum = None if momentum is None else momentum.clone()
+
+    @classmethod
+    def example(cls, dim: int, seed: int = 0) -> SPSA:
+        return cls(dim, [1.0, 0.01, 0.05, 0.602, 0.101], sp_avg=4, seed=seed)
+
+    @classmethod
+    def from_cfg(cls, node: CfgNode, dim: int, seed: int, total_steps: int) -> SPSA:
+        """From a method node with ``SPSA_PARAMS``, ``SP_AVG``, ``MOMS``, ``ONE_SIDED`` and ``CLIP_NORM``."""
+        return cls(
+            dim,
+            [float(v) for v in node.SPSA_PARAMS],
+            sp_avg=node.SP_AVG,
+            gc=cls.gradient_correction,
+            moms=node.MOMS,
+            one_sided=node.ONE_SIDED,
+            clip_norm=node.CLIP_NORM,
+            seed=seed,
+        )
+
+
+@ZO_REGISTRY.register(name="spsa")
+class PlainSPSA(SPSA):
+    """SPSA without gradient correction (``OPT_TYPE spsa``)."""
+
+    gradient_correction = False
+
+
+ZO_REGISTRY.register(SPSA, name="spsa-gc")
