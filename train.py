@@ -18,8 +18,8 @@ import torch
 from dassl.config import CfgNode, get_cfg_default
 from dassl.engine import build_trainer
 from dassl.utils import close_logger, collect_env_info, set_random_seed, setup_logger, write_json
-from trainers.config import describe_keys, extend_cfg, validate_cfg
 from trainers import __version__
+from trainers.config import describe_keys, extend_cfg, validate_cfg
 from trainers.plugins import load_plugins
 
 

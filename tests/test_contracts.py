@@ -169,8 +169,9 @@ def test_a_disallowed_value_names_the_key_and_the_choices():
 
 
 def test_the_toolkit_version_is_defined_once_in_pyproject():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     import trainers
 

@@ -14,7 +14,7 @@ from trainers.methods.blackbox import cuda_fp16_autocast
 from trainers.methods.feature_cache import MAX_CACHED_IMAGES, FeatureCache, deterministic_train_transform
 from trainers.methods.losses import cross_entropy
 from trainers.prompters import Coordinator, CoordinatorContext, prompter_names
-from trainers.zo import zo_names
+from trainers.zo import SPSA_KEYS
 
 AMP_CHOICES = ("amp", "fp32")
 
@@ -35,20 +35,11 @@ KEYS = declare_keys(
     ConfigKey("PT_BACKBONE_PATH", "", "local folder of the encoder's Hugging Face checkpoint (empty: the HF cache)"),
     ConfigKey("SRC_DIM", 1568, "decoder input size: encoder features + prompt trigger (784, 1568 or 3136)"),
     ConfigKey("E_OUT_DIM", 0, "coordinator_init: channels of the scratch encoder's 7 x 7 output"),
-    ConfigKey(
-        "SPSA_PARAMS",
-        [0.0, 0.001, 40.0, 0.6, 0.1],
-        "SPSA gains [o, c, a, alpha, gamma]: a_k=a/(k+o)^alpha, c_k=c/k^gamma",
-    ),
-    ConfigKey("OPT_TYPE", "spsa-gc", "zeroth-order optimiser (a registered one)", choices=zo_names),
-    ConfigKey("MOMS", 0.9, "SPSA-GC momentum coefficient"),
-    ConfigKey("SP_AVG", 5, "perturbation directions averaged per step (2 x SP_AVG queries per image)"),
+    *SPSA_KEYS,
     ConfigKey("P_EPS", 1.0, "prompt scale: the image plus P_EPS x the decoder's prompt"),
     ConfigKey(
         "PREC", "amp", "training precision: amp = fp16 autocast on CUDA (the reference), fp32", choices=AMP_CHOICES
     ),
-    ConfigKey("ONE_SIDED", False, "one-sided SPSA: SP_AVG + 1 queries per image instead of 2 x SP_AVG"),
-    ConfigKey("CLIP_NORM", 0.0, "clip the gradient estimate to this L2 norm (0 = off)"),
 )
 
 

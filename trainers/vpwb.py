@@ -11,7 +11,7 @@ from dassl.engine import TRAINER_REGISTRY
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from trainers.config import ConfigKey, declare_keys
-from trainers.methods import PromptedTargetTrainer
+from trainers.methods import PromptedTargetTrainer, check_prompt_fits_input
 from trainers.methods.losses import cross_entropy
 from trainers.prompters import build_prompter, prompter_names
 
@@ -37,12 +37,7 @@ class VPWB(PromptedTargetTrainer):
 
     def check_cfg(self, cfg: CfgNode) -> None:
         super().check_cfg(cfg)
-        c = cfg.TRAINER.VPWB
-        if tuple(cfg.INPUT.SIZE) != (c.IMAGE_SIZE, c.IMAGE_SIZE):
-            raise ValueError(
-                f"TRAINER.VPWB.IMAGE_SIZE {c.IMAGE_SIZE} must equal INPUT.SIZE {tuple(cfg.INPUT.SIZE)}: the prompt "
-                f"is added to the input images. Set both to the same side."
-            )
+        check_prompt_fits_input(cfg, "TRAINER.VPWB")
 
     def build_model(self) -> None:
         cfg, c = self.cfg, self.method_node

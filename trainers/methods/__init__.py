@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
 
 from .blackbox import BlackBoxTrainer, perturbed_losses
@@ -25,6 +26,16 @@ __all__ = [
 ]
 
 DEFAULT_TABLE_ORDER = 100
+
+
+def check_prompt_fits_input(cfg: CfgNode, node: str) -> None:
+    """A prompt added to the input must have its size: ``<node>.IMAGE_SIZE`` equals ``INPUT.SIZE``."""
+    side = cfg.TRAINER[node.split(".")[-1]].IMAGE_SIZE
+    if tuple(cfg.INPUT.SIZE) != (side, side):
+        raise ValueError(
+            f"{node}.IMAGE_SIZE {side} must equal INPUT.SIZE {tuple(cfg.INPUT.SIZE)}: the prompt is added to the "
+            f"input images. Set both to the same side."
+        )
 
 
 @dataclass(frozen=True)

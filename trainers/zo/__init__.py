@@ -7,11 +7,12 @@ registers with ``@ZO_REGISTRY.register(name=...)``; the shared contract tests th
 
 from .base import ZO_REGISTRY, LossOracle, ZOOptimizer, ZOStep, build_zo, clip_grad_norm, zo_names
 from .rgf import RGF, poly_decay_lr, unit_gaussian
-from .spsa import SPSA, PlainSPSA, SPSAGains, segmented_uniform, spsa_gains
+from .spsa import SPSA, SPSA_KEYS, PlainSPSA, SPSAGains, segmented_uniform, spsa_gains
 
 __all__ = [
     "RGF",
     "SPSA",
+    "SPSA_KEYS",
     "ZO_REGISTRY",
     "LossOracle",
     "PlainSPSA",

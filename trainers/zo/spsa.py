@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from dassl.config import CfgNode
+from trainers.config import ConfigKey
 
 from .base import ZO_REGISTRY, LossOracle, ZOOptimizer, ZOStep, clip_grad_norm
 
@@ -36,6 +37,26 @@ class SPSAGains:
     def at(self, k: int) -> tuple[float, float]:
         """``(a_k, c_k)`` at step k >= 1."""
         return self.a / (k + self.o) ** self.alpha, self.c / k**self.gamma
+
+
+SPSA_KEYS = (
+    ConfigKey(
+        "SPSA_PARAMS",
+        [0.0, 0.001, 40.0, 0.6, 0.1],
+        "SPSA gains [o, c, a, alpha, gamma]: a_k=a/(k+o)^alpha, c_k=c/k^gamma",
+    ),
+    ConfigKey(
+        "OPT_TYPE",
+        "spsa-gc",
+        "zeroth-order optimiser (a registered one)",
+        choices=lambda: list(ZO_REGISTRY.registered_names()),
+    ),
+    ConfigKey("MOMS", 0.9, "SPSA-GC momentum coefficient"),
+    ConfigKey("SP_AVG", 5, "perturbation directions averaged per step (2 x SP_AVG queries per image)"),
+    ConfigKey("ONE_SIDED", False, "one-sided SPSA: SP_AVG + 1 queries per image instead of 2 x SP_AVG"),
+    ConfigKey("CLIP_NORM", 0.0, "clip the gradient estimate to this L2 norm (0 = off)"),
+)
+"""The keys ``SPSA.from_cfg`` reads, for a method that trains with SPSA to declare under its own node."""
 
 
 def spsa_gains(k: int, spsa_params: Sequence[float]) -> tuple[float, float]:
