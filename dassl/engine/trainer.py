@@ -46,7 +46,12 @@ class TrainerBase:
     def register_model(
         self, name: str = "model", model: nn.Module | None = None, optim: Any = None, sched: Any = None
     ) -> None:
-        """Make ``model`` (and its optimiser/scheduler) part of checkpoints, train/eval switching and LR updates."""
+        """Make ``model`` (and its optimiser/scheduler) part of checkpoints, train/eval switching and LR updates.
+
+        ``optim`` is a torch optimiser (stepped by ``model_update``) or any object with ``state_dict`` and
+        ``load_state_dict``, such as a zeroth-order optimiser that steps itself: either way its state is the
+        checkpoint's ``optimizer`` entry, so a resumed run continues it.
+        """
         if self.__dict__.get("_models") is None:
             raise AttributeError("Cannot assign model before super().__init__() call")
         if self.__dict__.get("_optims") is None:
@@ -224,19 +229,22 @@ class TrainerBase:
     def model_inference(self, input: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _torch_optims(self, names: str | list[str] | None) -> list[torch.optim.Optimizer]:
+        """The registered torch optimisers (a zeroth-order optimiser in the slot is stepped by its trainer)."""
+        optims = (self._optims[name] for name in self.get_model_names(names))
+        return [o for o in optims if isinstance(o, torch.optim.Optimizer)]
+
     def model_zero_grad(self, names: str | list[str] | None = None) -> None:
-        for name in self.get_model_names(names):
-            if self._optims[name] is not None:
-                self._optims[name].zero_grad()
+        for optim in self._torch_optims(names):
+            optim.zero_grad()
 
     def model_backward(self, loss: torch.Tensor) -> None:
         self.detect_anomaly(loss)
         loss.backward()
 
     def model_update(self, names: str | list[str] | None = None) -> None:
-        for name in self.get_model_names(names):
-            if self._optims[name] is not None:
-                self._optims[name].step()
+        for optim in self._torch_optims(names):
+            optim.step()
 
     def model_backward_and_update(self, loss: torch.Tensor, names: str | list[str] | None = None) -> None:
         self.model_zero_grad(names)
