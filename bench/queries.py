@@ -26,6 +26,9 @@ from tabulate import tabulate
 import train
 from bench.harness import machine, write_json
 from dassl.engine import build_trainer
+from scripts.quickstart import prepare_data
+from trainers.methods import method_label
+from trainers.results import RunResults
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OUT = osp.join(REPO, "bench", "results", "queries.json")
@@ -34,18 +37,25 @@ PLOT = osp.join(REPO, "bench", "results", "queries.png")
 
 @dataclass(frozen=True)
 class Variant:
+    """A method (registered trainer and quickstart config) with extra overrides; ``detail`` names the change."""
+
     name: str
     trainer: str
     config: str
     opts: tuple = ()
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        return method_label(self.trainer) + (f" ({self.detail})" if self.detail else "")
 
 
 VARIANTS = {
     v.name: v
     for v in [
         Variant("blackvip", "BLACKVIP", "blackvip"),
-        Variant("blackvip-one-sided", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.ONE_SIDED", True)),
-        Variant("blackvip-clipped", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.CLIP_NORM", 25.0)),
+        Variant("blackvip-one-sided", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.ONE_SIDED", True), "one-sided"),
+        Variant("blackvip-clipped", "BLACKVIP", "blackvip", ("TRAINER.BLACKVIP.CLIP_NORM", 25.0), "clipped"),
         Variant("vpour", "VPOUR", "vpour"),
         Variant("bar", "BAR", "bar"),
     ]
@@ -53,9 +63,6 @@ VARIANTS = {
 
 
 def ensure_data(root: str) -> None:
-    sys.path.insert(0, osp.join(REPO, "scripts"))
-    from quickstart import prepare_data
-
     with contextlib.redirect_stdout(io.StringIO()):
         prepare_data(root)
 
@@ -134,7 +141,7 @@ def zero_shot(data: str) -> float:
         "--eval-only",
     ]
     with contextlib.redirect_stdout(io.StringIO()):
-        return train.main(train.parse_args(argv))["accuracy"]
+        return RunResults.from_dict(train.main(train.parse_args(argv)), source="zero-shot run").accuracy
 
 
 def plot(results: dict, zs: float, path: str) -> None:
@@ -147,7 +154,7 @@ def plot(results: dict, zs: float, path: str) -> None:
     for name, runs in results.items():
         xs = [p["queries"] for p in runs[0]]
         means = [statistics.mean(r[i]["accuracy"] for r in runs) for i in range(len(xs))]
-        ax.plot(xs, means, marker="o", ms=3, label=f"{name} ({len(runs)} seeds)")
+        ax.plot(xs, means, marker="o", ms=3, label=f"{VARIANTS[name].label} ({len(runs)} seeds)")
     ax.axhline(zs, color="gray", linestyle="--", label="zero-shot")
     ax.set_xlabel("training image queries")
     ax.set_ylabel("test accuracy (%)")
@@ -215,7 +222,7 @@ def main() -> None:
             spread = f" ± {statistics.stdev(accs):.1f}" if len(accs) > 1 else ""
             rows.append(
                 [
-                    name,
+                    VARIANTS[name].label,
                     point["epoch"] * 5,
                     f"{point['queries']:,}",
                     f"{statistics.mean(accs):.1f}{spread}",
@@ -226,7 +233,7 @@ def main() -> None:
     print(
         tabulate(
             rows,
-            headers=["variant", "steps", "image queries", "test accuracy % (mean ± sd)", "train seconds"],
+            headers=["method", "steps", "image queries", "test accuracy % (mean ± sd)", "train seconds"],
             disable_numparse=True,
         )
     )

@@ -14,17 +14,22 @@ default, as CoOp), or the 95% confidence interval 1.96 std / sqrt(n) with ``--ci
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import os.path as osp
 import re
 import sys
 from collections import OrderedDict, defaultdict
+from pathlib import Path
 
 import numpy as np
 
-# results.json field for each keyword the evaluator prints.
-RESULTS_FIELDS = {"accuracy": "accuracy", "error": "error", "macro_f1": "macro_f1"}
+if __name__ == "__main__" and not __package__:  # run by path: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from trainers.results import RESULTS_FILE, ResultsError, RunResults  # noqa: E402
+
+# The keywords the evaluator prints that results.json also holds (RunResults fields of the same name).
+RESULTS_KEYWORDS = ("accuracy", "error", "macro_f1")
 
 
 def subfolders(directory: str) -> list[str]:
@@ -48,18 +53,19 @@ def value_from_log(path: str, keyword: str, end_signal: str) -> float | None:
 
 
 def value_from_results(path: str, keyword: str) -> float | None:
-    """The keyword's number in results.json, or None when the file lacks it."""
-    field = RESULTS_FIELDS.get(keyword)
-    if field is None:
+    """The keyword's number in results.json, or None when the file lacks it (or cannot be read: a warning)."""
+    if keyword not in RESULTS_KEYWORDS:
         return None
-    with open(path) as f:
-        value = json.load(f).get(field)
-    return None if value is None else float(value)
+    try:
+        return getattr(RunResults.read(path), keyword)
+    except ResultsError as e:
+        print(f"Warning: {e}; reading log.txt instead", file=sys.stderr)
+        return None
 
 
 def read_run(run_dir: str, keyword: str, end_signal: str) -> tuple[str, float] | None:
     """(file read, value) for one run folder: results.json when it holds the keyword, else log.txt."""
-    results, log = osp.join(run_dir, "results.json"), osp.join(run_dir, "log.txt")
+    results, log = osp.join(run_dir, RESULTS_FILE), osp.join(run_dir, "log.txt")
     if osp.isfile(results):
         value = value_from_results(results, keyword)
         if value is not None:

@@ -12,7 +12,6 @@ re-running continues an interrupted quickstart.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import os.path as osp
 import subprocess
@@ -20,14 +19,25 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 
-from make_tables import Stats
 from tabulate import tabulate
+
+if __name__ == "__main__" and not __package__:  # run by path: import scripts.* from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from scripts.tables.aggregate import Stats  # noqa: E402
+from trainers.methods import registered_methods  # noqa: E402
+from trainers.results import RESULTS_FILE, RunResults  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(REPO, "configs", "quickstart")
 EPOCHS = 120  # at 5 steps per epoch (16 shots x 10 classes, batch 32): 600 steps per run at budget 1
 TRAIN_RHO, TEST_RHO = 0.8, 0.2
+ZERO_SHOT = "ZeroshotCLIP"
+ZERO_SHOT_TITLE = "Zero-shot (no prompt)"
+# The methods the quickstart runs: trainer -> its configs/quickstart/<name>.yaml (the task's budget and settings).
+QUICKSTART_CONFIGS = {ZERO_SHOT: "zeroshot", "BAR": "bar", "VPOUR": "vpour", "BLACKVIP": "blackvip"}
 
 
 @dataclass(frozen=True)
@@ -37,12 +47,13 @@ class Method:
     title: str
 
 
-METHODS = [
-    Method("ZeroshotCLIP", "zeroshot", "Zero-shot (no prompt)"),
-    Method("BAR", "bar", "BAR"),
-    Method("VPOUR", "vpour", "VP w/ SPSA-GC"),
-    Method("BLACKVIP", "blackvip", "BlackVIP"),
-]
+def quickstart_methods() -> list[Method]:
+    """The registered methods that have a quickstart config, in table order, titled by their labels."""
+    return [
+        Method(m.name, QUICKSTART_CONFIGS[m.name], ZERO_SHOT_TITLE if m.name == ZERO_SHOT else m.label)
+        for m in registered_methods()
+        if m.name in QUICKSTART_CONFIGS
+    ]
 
 
 @dataclass(frozen=True)
@@ -106,12 +117,12 @@ def prepare_data(root: str) -> None:
     )
 
 
-def plan(args: argparse.Namespace) -> list[Job]:
+def plan(args: argparse.Namespace, methods: list[Method]) -> list[Job]:
     """Every (method, seed) run, the longest methods first so parallel lanes finish together."""
     jobs = []
-    for method in reversed(METHODS):
+    for method in reversed(methods):
         for seed in args.seeds:
-            folder = method.trainer if method.trainer == "ZeroshotCLIP" else f"{method.trainer}/ep{epochs(args.budget)}"
+            folder = method.trainer if method.trainer == ZERO_SHOT else f"{method.trainer}/ep{epochs(args.budget)}"
             jobs.append(Job(method, seed, osp.join(args.output, folder, f"seed{seed}")))
     return jobs
 
@@ -133,14 +144,14 @@ def command(job: Job, args: argparse.Namespace) -> list[str]:
         "--output-dir",
         job.output_dir,
     ]
-    if job.method.trainer == "ZeroshotCLIP":
+    if job.method.trainer == ZERO_SHOT:
         return cmd + ["--eval-only"]
     return cmd + ["OPTIM.MAX_EPOCH", str(epochs(args.budget))]
 
 
-def run(job: Job, args: argparse.Namespace, threads: int) -> dict:
+def run(job: Job, args: argparse.Namespace, threads: int) -> RunResults:
     """Run one job (or reuse its finished result) and return its results.json."""
-    results = osp.join(job.output_dir, "results.json")
+    results = osp.join(job.output_dir, RESULTS_FILE)
     if not osp.isfile(results):
         os.makedirs(job.output_dir, exist_ok=True)
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
@@ -148,8 +159,7 @@ def run(job: Job, args: argparse.Namespace, threads: int) -> dict:
             done = subprocess.run(command(job, args), cwd=REPO, env=env, stdout=console, stderr=subprocess.STDOUT)
         if done.returncode != 0:
             raise RuntimeError(f"{job.name} failed; see {osp.join(job.output_dir, 'console.txt')}")
-    with open(results) as f:
-        return json.load(f)
+    return RunResults.read(results)
 
 
 def clock(seconds: float) -> str:
@@ -157,7 +167,7 @@ def clock(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def run_all(jobs: list[Job], args: argparse.Namespace) -> tuple[dict[Job, dict], list[str]]:
+def run_all(jobs: list[Job], args: argparse.Namespace) -> tuple[dict[Job, RunResults], list[str]]:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     print(f"Running {len(jobs)} runs, {args.jobs} at a time ({threads} thread(s) each); logs in {args.output}")
     start, results, failures = time.time(), {}, []
@@ -172,27 +182,27 @@ def run_all(jobs: list[Job], args: argparse.Namespace) -> tuple[dict[Job, dict],
                 print(f"[{k}/{len(jobs)}] {clock(time.time() - start)} {e}", flush=True)
                 continue
             r = results[job]
-            queries = r["queries"].get("train", {}).get("images", 0)
             print(
-                f"[{k}/{len(jobs)}] {clock(time.time() - start)} {job.name}: {r['accuracy']:.1f}% "
-                f"({queries:,} training image queries, {clock(r['wall_time_s'])})",
+                f"[{k}/{len(jobs)}] {clock(time.time() - start)} {job.name}: {r.accuracy:.1f}% "
+                f"({r.queries.images('train'):,} training image queries, {clock(r.wall_time_s or 0.0)})",
                 flush=True,
             )
     return results, failures
 
 
-def summary(results: dict[Job, dict], args: argparse.Namespace, elapsed: float) -> str:
+def summary(results: dict[Job, RunResults], methods: list[Method], args: argparse.Namespace, elapsed: float) -> str:
     """The quickstart table: accuracy, gain over zero-shot, image queries, cost and wall time per method."""
-    by_method = {m: [r for job, r in results.items() if job.method == m] for m in METHODS}
-    zero_shot = Stats.of([r["accuracy"] for r in by_method[METHODS[0]]]) if by_method[METHODS[0]] else None
-    rate = next(iter(results.values()))["queries"]["usd_per_1k"] if results else 0.0
+    by_method = {m: [r for job, r in results.items() if job.method == m] for m in methods}
+    zs_runs = [r for m, runs in by_method.items() if m.trainer == ZERO_SHOT for r in runs]
+    zero_shot = Stats.of([r.accuracy for r in zs_runs]) if zs_runs else None
+    rate = next(iter(results.values())).queries.usd_per_1k if results else 0.0
     rows = []
     for method, runs in by_method.items():
         if not runs:
             continue
-        acc = Stats.of([r["accuracy"] for r in runs])
-        queries = Stats.of([r["queries"].get("train", {}).get("images", 0) for r in runs]).mean
-        gain = "" if zero_shot is None or method == METHODS[0] else f"{acc.mean - zero_shot.mean:+.1f}"
+        acc = Stats.of([r.accuracy for r in runs])
+        queries = Stats.of([r.queries.images("train") for r in runs]).mean
+        gain = "" if zero_shot is None or method.trainer == ZERO_SHOT else f"{acc.mean - zero_shot.mean:+.1f}"
         rows.append(
             [
                 method.title,
@@ -200,7 +210,7 @@ def summary(results: dict[Job, dict], args: argparse.Namespace, elapsed: float) 
                 gain,
                 f"{queries:,.0f}",
                 f"{queries / 1000 * rate:,.2f}",
-                clock(Stats.of([r["wall_time_s"] for r in runs]).mean),
+                clock(Stats.of([r.wall_time_s or 0.0 for r in runs]).mean),
             ]
         )
     headers = [
@@ -227,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.time()
     prepare_data(args.data)
-    results, failures = run_all(plan(args), args)
-    text = summary(results, args, time.time() - start)
+    methods = quickstart_methods()
+    results, failures = run_all(plan(args, methods), args)
+    text = summary(results, methods, args, time.time() - start)
     print("\n" + text)
     with open(osp.join(args.output, "summary.txt"), "w") as f:
         f.write(text + "\n")

@@ -1,4 +1,4 @@
-"""scripts/make_tables.py on a hand-made tree of results.json files; every expected number is computed by hand."""
+"""scripts/make_tables.py and scripts/tables/ on a hand-made tree of results.json files; numbers computed by hand."""
 
 import csv
 import io
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from scripts import make_tables
+from scripts import tables
+from scripts.tables.aggregate import paper_columns
 from tests.helpers.results_tree import checkpoint, result_block, training_log, write_log, write_results
+from trainers.methods import registered_methods
 
 REPO = Path(__file__).resolve().parents[1]
 MAE = {"TRAINER": {"BLACKVIP": {"PT_BACKBONE": "vit-mae-base"}}}
@@ -94,11 +96,11 @@ def root(tmp_path):
     return root
 
 
-def tables(root, *argv):
-    runs, unfinished = make_tables.collect(str(root))
-    paper = make_tables.load_paper() if "--paper" in argv else None
+def report_of(root, *argv):
+    runs, unfinished = tables.collect(str(root))
+    paper = tables.load_paper() if "--paper" in argv else None
     patterns = [argv[i + 1] for i, a in enumerate(argv) if a == "--variant"]
-    return make_tables.build_report(runs, unfinished, paper, patterns)
+    return tables.build_report(runs, unfinished, paper, patterns)
 
 
 def as_dict(table):
@@ -106,7 +108,7 @@ def as_dict(table):
 
 
 def test_transfer_table_means_stds_avg_and_win(root):
-    report = tables(root)
+    report = report_of(root)
     transfer4, transfer16, synthetic, cost = report.tables
     assert transfer16.title == "Transfer benchmarks, 16-shot"
     assert transfer16.headers == ["Method", "SVHN", "EuroSAT", "Avg", "Win"]
@@ -123,14 +125,15 @@ def test_transfer_table_means_stds_avg_and_win(root):
 
 
 def test_column_order_and_names_follow_the_paper_data():
-    paper = make_tables.load_paper()
-    assert list(make_tables.TRANSFER) == list(paper["transfer"]["accuracy"]["BLACKVIP"])
-    assert set(make_tables.SYNTHETIC) == set(paper["synthetic"]["accuracy"]["BLACKVIP"])
-    assert set(make_tables.METHODS) == set(paper["transfer"]["accuracy"])
+    paper = tables.load_paper()
+    columns = paper_columns()
+    assert list(columns.transfer) == list(paper["transfer"]["accuracy"]["BLACKVIP"])
+    assert set(columns.synthetic) == set(paper["synthetic"]["accuracy"]["BLACKVIP"])
+    assert {m.name for m in registered_methods() if m.script_family} == set(paper["transfer"]["accuracy"])
 
 
 def test_synthetic_table_in_the_paper_order(root):
-    synthetic = tables(root).tables[2]
+    synthetic = report_of(root).tables[2]
     assert synthetic.headers == [
         "Method",
         "Biased MNIST ρ=0.8 (16-shot)",
@@ -144,7 +147,7 @@ def test_synthetic_table_in_the_paper_order(root):
 
 
 def test_cost_table_totals(root):
-    cost = as_dict(tables(root).tables[3])
+    cost = as_dict(report_of(root).tables[3])
     assert cost["BlackVIP"] == {
         "Runs": "10",
         "Learnable parameters": "0, 9,920",
@@ -156,19 +159,19 @@ def test_cost_table_totals(root):
 
 
 def test_variants_are_listed_and_chosen_not_averaged(root):
-    report = tables(root)
+    report = report_of(root)
     title, lines = report.notes[0]
     assert "several hyper-parameter folders" in title
     assert lines[0].startswith("VP (white-box) / SVHN (16-shot): 2 hyper-parameter folders, not averaged")
     assert "    svhn/VPWB/vit_b16/shot16_ep1000/lr10: 50.00 (1)" in lines
     assert "    svhn/VPWB/vit_b16/shot16_ep1000/lr40: 61.00 ± 1.41 (2)  <- shown" in lines
-    picked = tables(root, "--variant", "lr10$")
+    picked = report_of(root, "--variant", "lr10$")
     assert as_dict(picked.tables[1])["VP (white-box)"]["SVHN"] == "50.0 (1) *"
     assert "lr10: 50.00 (1)  <- shown" in "\n".join(picked.notes[0][1])
 
 
 def test_runs_without_a_result_are_listed(root):
-    title, lines = tables(root).notes[-1]
+    title, lines = report_of(root).notes[-1]
     assert title == "Runs without a result (4), not in the tables"
     prefix = "dtd/BAR/vit_b16/shot16_ep5000/lr5_min0.1"
     assert lines == [
@@ -181,7 +184,7 @@ def test_runs_without_a_result_are_listed(root):
 
 
 def test_paper_numbers_and_differences(root):
-    report = tables(root, "--paper")
+    report = report_of(root, "--paper")
     transfer4, transfer16 = report.tables[:2]
     assert transfer16.headers[1:4] == ["SVHN", "SVHN paper", "Δ"]
     assert transfer16.rows[3][1:4] == ["42.0 ± 2.0 (3)", "44.3", "-2.3"]
@@ -206,7 +209,7 @@ def test_paper_numbers_and_differences(root):
 
 
 def test_avg_and_win_against_the_paper_on_a_full_row(tmp_path):
-    paper = make_tables.load_paper()["transfer"]["accuracy"]
+    paper = tables.load_paper()["transfer"]["accuracy"]
     root = tmp_path / "output"
     for dataset, acc in paper["BLACKVIP"].items():
         write_results(root / dataset / "BLACKVIP" / "seed1", "BLACKVIP", dataset, 1, acc + 1.0, config=MAE)
@@ -218,7 +221,7 @@ def test_avg_and_win_against_the_paper_on_a_full_row(tmp_path):
             paper["ZeroshotCLIP"][dataset],
             shots=-1,
         )
-    row = tables(root, "--paper").tables[0].rows[-1]
+    row = report_of(root, "--paper").tables[0].rows[-1]
     assert row[0] == "BlackVIP" and row[-6:] == ["65.0", "64.0", "+1.0", "14", "13", "+1"]
 
 

@@ -47,7 +47,8 @@ class Queries:
 
 @dataclass(frozen=True)
 class RunResults:
-    """One run's ``results.json``: identity, metrics (percent), cost and the full config as nested dicts."""
+    """One run's ``results.json``: identity, metrics (percent), cost, the toolkit version that wrote it and the full
+    config as nested dicts."""
 
     trainer: str | None = None
     dataset: str | None = None
@@ -59,6 +60,7 @@ class RunResults:
     error: float | None = None
     macro_f1: float | None = None
     wall_time_s: float | None = None
+    toolkit_version: str | None = None
     learnable_parameters: int | None = None
     train_time_s: float | None = None
     queries: Queries = Queries()
@@ -93,12 +95,13 @@ class RunResults:
                 error=_optional(data, "error", float),
                 macro_f1=_optional(data, "macro_f1", float),
                 wall_time_s=_optional(data, "wall_time_s", float),
+                toolkit_version=_optional(data, "toolkit_version", str),
                 learnable_parameters=_optional(data, "learnable_parameters", int),
                 train_time_s=_optional(data, "train_time_s", float),
-                queries=_queries(data.get("queries") or {}),
+                queries=_queries(_object(data, "queries")),
                 steps=_optional(data, "steps", int),
                 queries_per_step=_optional(data, "queries_per_step", int),
-                config=dict(_mapping(data.get("config") or {}, "config")),
+                config=dict(_object(data, "config")),
             )
         except (TypeError, ValueError) as e:
             raise ResultsError(f"{source}: {e}") from e
@@ -121,13 +124,18 @@ def _mapping(value: Any, key: str) -> Mapping[str, Any]:
     return value
 
 
+def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``data[key]`` as a mapping; absent or null reads as empty."""
+    value = data.get(key)
+    return {} if value is None else _mapping(value, key)
+
+
 def _count(value: Any, key: str) -> QueryCount:
     value = _mapping(value, f"queries.{key}")
     return QueryCount(int(_optional(value, "images", int) or 0), int(_optional(value, "calls", int) or 0))
 
 
-def _queries(value: Any) -> Queries:
-    value = _mapping(value, "queries")
+def _queries(value: Mapping[str, Any]) -> Queries:
     splits = {k: _count(v, k) for k, v in value.items() if k not in ("total", "usd_per_1k", "usd")}
     total = _count(value["total"], "total") if "total" in value else QueryCount()
     return Queries(

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "datasets"
-DATASET_NAMES = {p.stem: yaml.safe_load(p.read_text())["DATASET"]["NAME"] for p in CONFIGS.glob("*.yaml")}
+from trainers import __version__
 
 
 def write_results(
@@ -25,11 +22,13 @@ def write_results(
     config: dict | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """``folder/results.json`` with the fields make_tables reads; ``dataset`` is a config name (e.g. svhn)."""
+    """``folder/results.json`` as train.py writes it (the fields the tables read); ``dataset`` is a config stem (svhn)."""
+    from datasets.catalog import dataset_info
+
     folder.mkdir(parents=True, exist_ok=True)
     results = {
         "trainer": trainer,
-        "dataset": DATASET_NAMES[dataset],
+        "dataset": dataset_info(dataset).name,
         "seed": seed,
         "shots": shots,
         "backbone": backbone,
@@ -38,6 +37,7 @@ def write_results(
         "error": None if accuracy is None else round(100 - accuracy, 4),
         "macro_f1": accuracy,
         "wall_time_s": 2.0,
+        "toolkit_version": __version__,
         "learnable_parameters": learnable,
         "train_time_s": 1800.0,
         "queries": {
