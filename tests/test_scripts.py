@@ -163,6 +163,20 @@ def test_ablation_rn_uses_the_dino_layout(real):
     assert results["config"]["TRAINER"]["BLACKVIP"]["SRC_DIM"] == 3136
 
 
+def test_results_json_holds_only_what_the_reader_knows(real):
+    from dataclasses import fields
+
+    from trainers.results import RunResults
+
+    known = {f.name for f in fields(RunResults)}
+    for path in real["out"].rglob("results.json"):
+        written = json.loads(path.read_text())
+        assert set(written) <= known, set(written) - known
+        results = RunResults.read(str(path))
+        assert (results.accuracy, results.trainer) == (written["accuracy"], written["trainer"])
+        assert results.queries.images("train") == written["queries"].get("train", {}).get("images", 0)
+
+
 def test_every_folder_shares_one_extra_suffix(real):
     suffixes = {m.group(0) for p in real["out"].rglob("results.json") for m in [re.search(SUFFIX, str(p))]}
     assert len(suffixes) == 1
@@ -190,11 +204,11 @@ def test_rerun_skips_finished_and_resumes_unfinished(real):
 
 
 def test_tables_and_parser_read_the_real_tree(real):
-    from scripts import make_tables, parse_test_res
+    from scripts import parse_test_res, tables
 
-    runs, unfinished = make_tables.collect(str(real["out"]))
+    runs, unfinished = tables.collect(str(real["out"]))
     assert not unfinished and len(runs) == 11
-    report = make_tables.build_report(runs, unfinished, None)
+    report = tables.build_report(runs, unfinished, None)
     transfer = report.tables[0]
     assert transfer.title == "Transfer benchmarks, 1-shot" and transfer.headers[1] == "EuroSAT"
     labels = [row[0] for row in transfer.rows]

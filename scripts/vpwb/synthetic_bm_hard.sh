@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
 # White-box VP on Colour-Biased MNIST, hard setting: train/test rho 0.9/0.1
 # (reference scripts/vpwb/synthetic_bm_hard.sh).
+# Arguments, checks and what they become: configs/paper/recipes/vpwb.yaml (run by scripts/launch.py).
 set -euo pipefail
-USAGE_ARGS="LR"
-USAGE_HELP="White-box VP on Colour-Biased MNIST with train/test colour correlation rho 0.9/0.1, no augmentation;
-fixed 1000 epochs (EPOCHS).
-  LR  learning rate"
-USAGE_EXAMPLE="40.0"
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/common.sh"
-begin "$@"
-expect_args 1 "$@"
-lr="$(number LR "$1")"
-run_vpwb colour_biased_mnist_hard vit_b16_noaug "$(fixed_epochs 1000)" "$lr"
+launch vpwb synthetic_bm_hard "$@"
