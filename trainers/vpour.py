@@ -6,17 +6,15 @@ import torch
 
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
-from trainers.config import ConfigKey, declare_keys
+from trainers.config import declare_keys
 from trainers.methods import BlackBoxTrainer, check_prompt_fits_input
 from trainers.methods.losses import cross_entropy
-from trainers.prompters import prompter_names
+from trainers.prompters import PAD_KEYS
 from trainers.zo import SPSA_KEYS
 
 KEYS = declare_keys(
     "TRAINER.VPOUR",
-    ConfigKey("METHOD", "padding", "prompt design (a registered prompter)", choices=prompter_names),
-    ConfigKey("IMAGE_SIZE", 224, "side of the prompted image in pixels (must equal INPUT.SIZE)"),
-    ConfigKey("PROMPT_SIZE", 30, "width of the pad prompt in pixels"),
+    *PAD_KEYS,
     *SPSA_KEYS,
 )
 

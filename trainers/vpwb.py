@@ -13,16 +13,14 @@ from dassl.optim import build_lr_scheduler, build_optimizer
 from trainers.config import ConfigKey, declare_keys
 from trainers.methods import PromptedTargetTrainer, check_prompt_fits_input
 from trainers.methods.losses import cross_entropy
-from trainers.prompters import build_prompter, prompter_names
+from trainers.prompters import PAD_KEYS, build_prompter
 
 AMP_CHOICES = ("amp", "fp32")
 
 KEYS = declare_keys(
     "TRAINER.VPWB",
     ConfigKey("PREC", "amp", "training precision: amp = fp16 autocast with loss scaling on CUDA", choices=AMP_CHOICES),
-    ConfigKey("METHOD", "padding", "prompt design (a registered prompter)", choices=prompter_names),
-    ConfigKey("IMAGE_SIZE", 224, "side of the prompted image in pixels (must equal INPUT.SIZE)"),
-    ConfigKey("PROMPT_SIZE", 30, "width of the pad prompt in pixels"),
+    *PAD_KEYS,
 )
 
 

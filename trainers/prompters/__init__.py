@@ -11,12 +11,13 @@ from .base import (
     prompter_names,
 )
 from .coordinator import ConvEncoder, Coordinator, CoordinatorContext, CoordinatorInit, Decoder, num_stages
-from .pad import PadPrompter
+from .pad import PAD_KEYS, PadPrompter
 from .program import Program
 
 __all__ = [
     "CLIP_MEAN",
     "CLIP_STD",
+    "PAD_KEYS",
     "PROMPTER_REGISTRY",
     "ConvEncoder",
     "Coordinator",
