@@ -192,3 +192,9 @@ def test_a_plugin_module_adds_a_method_target_prompter_and_optimiser(user_plugin
     assert (out / "shift" / "model.pth.tar-2").is_file()
     log = (out / "log.txt").read_text()
     assert "Target: mean-colour linear model, 2 classes" in log and "Learnable parameters: 3" in log
+
+    from scripts import make_tables
+
+    capsys.readouterr()
+    assert make_tables.main([str(out.parent)]) == 0
+    assert "Shift search" in capsys.readouterr().out
