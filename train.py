@@ -214,7 +214,7 @@ def yaml_safe(cfg: CfgNode) -> dict:
 def main(args: argparse.Namespace) -> dict:
     """Run one experiment; returns what was written to ``OUTPUT_DIR/results.json``."""
     start = time.time()
-    failures = load_plugins(getattr(args, "plugin", []))
+    failures = load_plugins(args.plugin)
     cfg = setup_cfg(args)
     check_requested_plugins(cfg, failures)
     if cfg.SEED >= 0:

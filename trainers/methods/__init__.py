@@ -14,18 +14,18 @@ from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
 
 from .blackbox import BlackBoxTrainer, perturbed_losses
-from .prompted import PromptedTargetTrainer
+from .prompted import DEFAULT_TABLE_ORDER, PromptedTargetTrainer
 
 __all__ = [
     "BlackBoxTrainer",
     "MethodInfo",
+    "check_prompt_fits_input",
+    "DEFAULT_TABLE_ORDER",
     "PromptedTargetTrainer",
     "method_label",
     "perturbed_losses",
     "registered_methods",
 ]
-
-DEFAULT_TABLE_ORDER = 100
 
 
 def check_prompt_fits_input(cfg: CfgNode, node: str) -> None:

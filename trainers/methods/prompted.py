@@ -12,6 +12,9 @@ from trainers.config import validate_cfg
 from trainers.prompters import Prompter
 from trainers.targets import Target, build_target
 
+DEFAULT_TABLE_ORDER = 100
+"""Table row of a method that does not set ``table_order``: after the paper's methods."""
+
 
 class PromptedTargetTrainer(TrainerX):
     """Shared by white- and black-box prompting: builds the target, evaluates ``target(prompter(x))`` and
@@ -23,7 +26,7 @@ class PromptedTargetTrainer(TrainerX):
 
     label: ClassVar[str] = ""
     script_family: ClassVar[str | None] = None
-    table_order: ClassVar[int] = 100
+    table_order: ClassVar[int] = DEFAULT_TABLE_ORDER
     checkpoint_name: ClassVar[str] = "prompter"
     prompter: Prompter
 
