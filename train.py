@@ -16,11 +16,12 @@ import time
 import torch
 
 from dassl.config import CfgNode, get_cfg_default
-from dassl.engine import build_trainer
+from dassl.engine import TrainingStopped, build_trainer
 from dassl.utils import close_logger, collect_env_info, set_random_seed, setup_logger, write_json
 from trainers import __version__
 from trainers.config import describe_keys, extend_cfg, validate_cfg
 from trainers.plugins import load_plugins
+from trainers.run_folder import EVAL_RESULTS_FILE, RESULTS_FILE, RunFolder, RunFolderError, digest, fingerprint
 
 
 def check_requested_plugins(cfg: CfgNode, failures: dict[str, str]) -> None:
@@ -98,6 +99,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-epoch", type=int, help="load the weights saved after this epoch (eval-only)")
     parser.add_argument("--no-train", action="store_true", help="build the trainer but do not train")
     parser.add_argument(
+        "--start-over",
+        action="store_true",
+        help="the output folder holds another run: move it into OUTPUT_DIR/.replaced-<time>/ and start this one",
+    )
+    parser.add_argument(
         "--randomize",
         type=int,
         default=1,
@@ -158,13 +164,6 @@ def setup_cfg(args: argparse.Namespace) -> CfgNode:
     return cfg
 
 
-def has_checkpoint(directory: str) -> bool:
-    """True if ``directory`` holds a Dassl-layout checkpoint (``<model>/checkpoint``)."""
-    if not osp.isdir(directory):
-        return False
-    return any(osp.isfile(osp.join(directory, d, "checkpoint")) for d in os.listdir(directory))
-
-
 def print_args(args: argparse.Namespace, cfg: CfgNode) -> None:
     print("***************")
     print("** Arguments **")
@@ -177,7 +176,7 @@ def print_args(args: argparse.Namespace, cfg: CfgNode) -> None:
     print(cfg)
 
 
-def collect_results(cfg: CfgNode, trainer, wall_time: float, eval_only: bool) -> dict:
+def collect_results(cfg: CfgNode, trainer, wall_time: float, eval_only: bool, run_digest: str = "") -> dict:
     """The contents of ``results.json``: metrics, queries, parameters, timing, identity and the full config."""
     metrics = trainer.test_results or {}
     results = {
@@ -192,6 +191,7 @@ def collect_results(cfg: CfgNode, trainer, wall_time: float, eval_only: bool) ->
         "macro_f1": metrics.get("macro_f1"),
         "wall_time_s": round(wall_time, 3),
         "toolkit_version": __version__,
+        "fingerprint": run_digest,
     }
     results.update(trainer.run_info())
     results["config"] = yaml_safe(cfg)
@@ -212,51 +212,85 @@ def yaml_safe(cfg: CfgNode) -> dict:
 
 
 def main(args: argparse.Namespace) -> dict:
-    """Run one experiment; returns what was written to ``OUTPUT_DIR/results.json``."""
+    """Run one experiment; returns what was written to ``OUTPUT_DIR/results.json`` (``results-eval.json`` for an
+    evaluation in a folder that holds a training run, whose record it never changes)."""
     start = time.time()
     failures = load_plugins(args.plugin)
     cfg = setup_cfg(args)
     check_requested_plugins(cfg, failures)
-    if cfg.SEED >= 0:
-        print(f"Setting fixed seed: {cfg.SEED}")
-        set_random_seed(cfg.SEED)
-    resuming = not args.eval_only and has_checkpoint(cfg.RESUME or cfg.OUTPUT_DIR)
-    setup_logger(cfg.OUTPUT_DIR, append=resuming)
-    wandb = None
-    try:
-        if args.use_wandb:
-            try:
-                import wandb
-            except ImportError:
-                raise SystemExit("--use_wandb needs the wandb package: pip install wandb") from None
-            wandb.init(project=args.wb_name, name=cfg.OUTPUT_DIR, config=yaml_safe(cfg))
-        if torch.cuda.is_available() and cfg.USE_CUDA:
-            torch.backends.cudnn.benchmark = True
-        print_args(args, cfg)
-        print("Collecting env info ...")
-        print("** System info **\n" + collect_env_info() + "\n")
-        for module, error in failures.items():
-            print(f"Warning: plugin module {module} failed to import ({error})")
-
-        trainer = build_trainer(cfg)
-        if args.eval_only:
-            model_dir = args.model_dir or (cfg.OUTPUT_DIR if trainer.get_model_names() else "")
-            trainer.load_model(model_dir, epoch=args.load_epoch)
-            trainer.test()
-        elif not args.no_train:
-            trainer.train()
+    current = fingerprint(cfg)
+    folder = RunFolder(cfg.OUTPUT_DIR)
+    with folder.locked():
+        if args.start_over:
+            moved = folder.start_over()
+            if moved:
+                print(f"Moved the previous run in {cfg.OUTPUT_DIR} to {moved}")
+        separate_eval = args.eval_only and folder.holds_training()
+        if not separate_eval:
+            folder.check_identity(current)
+            if cfg.RESUME:
+                RunFolder(cfg.RESUME).check_identity(current)
+            attempt = folder.begin_attempt(current, "eval" if args.eval_only else "train")
+            verb = "started" if attempt == 1 else "resumed"
+            banner = f"===== attempt {attempt}: {verb} on {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ====="
         else:
-            return {}
-        results = collect_results(cfg, trainer, time.time() - start, args.eval_only)
-        write_json(results, osp.join(cfg.OUTPUT_DIR, "results.json"))
-        if wandb is not None:
-            wandb.log({k: v for k, v in results.items() if isinstance(v, (int, float))})
-            wandb.finish()
-        return results
-    finally:
-        sys.stdout.flush()
-        close_logger()
+            banner = ""
+        if cfg.SEED >= 0:
+            print(f"Setting fixed seed: {cfg.SEED}")
+            set_random_seed(cfg.SEED)
+        setup_logger(cfg.OUTPUT_DIR, append=not separate_eval, banner=banner)
+        try:
+            return run(args, cfg, failures, start, current, EVAL_RESULTS_FILE if separate_eval else RESULTS_FILE)
+        except TrainingStopped as e:
+            print(e)
+            raise SystemExit(128 + e.signum) from None
+        finally:
+            sys.stdout.flush()
+            close_logger()
+
+
+def run(args: argparse.Namespace, cfg: CfgNode, failures: dict, start: float, current: dict, results_name: str) -> dict:
+    """Build the trainer, train and/or evaluate, and write the results file (the logger is set up)."""
+    wandb = None
+    if args.use_wandb:
+        try:
+            import wandb
+        except ImportError:
+            raise SystemExit("--use_wandb needs the wandb package: pip install wandb") from None
+        wandb.init(project=args.wb_name, name=cfg.OUTPUT_DIR, config=yaml_safe(cfg))
+    if torch.cuda.is_available() and cfg.USE_CUDA:
+        torch.backends.cudnn.benchmark = True
+    print_args(args, cfg)
+    print("Collecting env info ...")
+    print("** System info **\n" + collect_env_info() + "\n")
+    for module, error in failures.items():
+        print(f"Warning: plugin module {module} failed to import ({error})")
+
+    trainer = build_trainer(cfg)
+    trainer.attempt_start = start
+    trainer.run_fingerprint = digest(current)
+    if args.eval_only:
+        model_dir = args.model_dir or (cfg.OUTPUT_DIR if trainer.get_model_names() else "")
+        trainer.load_model(model_dir, epoch=args.load_epoch)
+        trainer.test()
+        wall = time.time() - start
+    elif not args.no_train:
+        trainer.train()
+        wall = trainer.wall_seconds()
+    else:
+        return {}
+    results = collect_results(cfg, trainer, wall, args.eval_only, digest(current))
+    write_json(results, osp.join(cfg.OUTPUT_DIR, results_name))
+    if results_name != RESULTS_FILE:
+        print(f"Evaluation written to {osp.join(cfg.OUTPUT_DIR, results_name)} (the training record is unchanged)")
+    if wandb is not None:
+        wandb.log({k: v for k, v in results.items() if isinstance(v, (int, float))})
+        wandb.finish()
+    return results
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    try:
+        main(parse_args())
+    except RunFolderError as e:
+        raise SystemExit(f"error: {e}") from None

@@ -6,7 +6,7 @@ import torch
 
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
-from trainers.config import ConfigKey, declare_keys
+from trainers.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ConfigKey, declare_keys
 from trainers.methods import BlackBoxTrainer
 from trainers.methods.losses import focal_loss
 from trainers.prompters import prompter_names
@@ -14,12 +14,21 @@ from trainers.prompters import prompter_names
 KEYS = declare_keys(
     "TRAINER.BAR",
     ConfigKey("METHOD", "reprogramming", "prompt design (a registered prompter)", choices=prompter_names),
-    ConfigKey("LRS", [0.01, 0.0001], "[init_lr, min_lr] of the polynomial (power 0.9) learning-rate decay"),
-    ConfigKey("FRAME_SIZE", 224, "side of the reprogramming canvas in pixels; the image (INPUT.SIZE) sits inside"),
-    ConfigKey("SMOOTH", 0.01, "RGF smoothing: the step beta along each random direction"),
-    ConfigKey("SIMGA", 1.0, "(sic, the reference's name) scale of the Gaussian directions before normalising"),
-    ConfigKey("SP_AVG", 5, "random directions per step (SP_AVG + 1 queries per image)"),
-    ConfigKey("FOCAL_G", 2.0, "focal-loss exponent gamma"),
+    ConfigKey(
+        "LRS", [0.01, 0.0001], "[init_lr, min_lr] of the polynomial (power 0.9) learning-rate decay", valid=POSITIVE
+    ),
+    ConfigKey(
+        "FRAME_SIZE",
+        224,
+        "side of the reprogramming canvas in pixels; the image (INPUT.SIZE) sits inside",
+        valid=AT_LEAST_ONE,
+    ),
+    ConfigKey("SMOOTH", 0.01, "RGF smoothing: the step beta along each random direction", valid=POSITIVE),
+    ConfigKey(
+        "SIMGA", 1.0, "(sic, the reference's name) scale of the Gaussian directions before normalising", valid=POSITIVE
+    ),
+    ConfigKey("SP_AVG", 5, "random directions per step (SP_AVG + 1 queries per image)", valid=AT_LEAST_ONE),
+    ConfigKey("FOCAL_G", 2.0, "focal-loss exponent gamma", valid=NON_NEGATIVE),
 )
 
 

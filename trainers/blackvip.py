@@ -7,7 +7,7 @@ import contextlib
 import torch
 
 from dassl.engine import TRAINER_REGISTRY
-from trainers.config import ConfigKey, declare_keys
+from trainers.config import NON_NEGATIVE, POSITIVE, ConfigKey, declare_keys
 from trainers.encoders import available_encoders
 from trainers.methods import BlackBoxTrainer
 from trainers.methods.blackbox import cuda_fp16_autocast
@@ -32,11 +32,16 @@ KEYS = declare_keys(
         "the Coordinator's frozen encoder (a registered one; unused by coordinator_init)",
         choices=lambda: ("", *available_encoders()),
     ),
-    ConfigKey("PT_BACKBONE_PATH", "", "local folder of the encoder's Hugging Face checkpoint (empty: the HF cache)"),
+    ConfigKey(
+        "PT_BACKBONE_PATH",
+        "",
+        "local folder of the encoder's Hugging Face checkpoint (empty: the HF cache)",
+        result=False,
+    ),
     ConfigKey("SRC_DIM", 1568, "decoder input size: encoder features + prompt trigger (784, 1568 or 3136)"),
-    ConfigKey("E_OUT_DIM", 0, "coordinator_init: channels of the scratch encoder's 7 x 7 output"),
+    ConfigKey("E_OUT_DIM", 0, "coordinator_init: channels of the scratch encoder's 7 x 7 output", valid=NON_NEGATIVE),
     *SPSA_KEYS,
-    ConfigKey("P_EPS", 1.0, "prompt scale: the image plus P_EPS x the decoder's prompt"),
+    ConfigKey("P_EPS", 1.0, "prompt scale: the image plus P_EPS x the decoder's prompt", valid=POSITIVE),
     ConfigKey(
         "PREC", "amp", "training precision: amp = fp16 autocast on CUDA (the reference), fp32", choices=AMP_CHOICES
     ),

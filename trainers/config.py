@@ -10,7 +10,9 @@ with their meaning, unit, allowed values and default::
     )
 
 ``extend_cfg`` imports every plugin (so every declaration is seen) and adds the keys with their defaults;
-``validate_cfg`` checks the allowed values once the yaml files and the command line are merged.
+``validate_cfg`` checks the allowed values and ranges once the yaml files and the command line are merged.
+A key whose value cannot change a run's result (a path, a print frequency, a memory limit) says so with
+``result=False``; every other key is part of the run's identity (see ``trainers.run_folder``).
 Reference keys keep their names and defaults so published hyper-parameter tables and yaml files merge
 unchanged; keys that the reference defines but nothing here reads are declared with ``compat=True``.
 """
@@ -27,13 +29,59 @@ from dassl.config import CfgNode as CN
 Choices = Sequence[Any] | Callable[[], Sequence[Any]]
 
 
+@dataclass(frozen=True)
+class Range:
+    """Allowed numbers: ``low <= v`` (``low < v`` when ``low_open``), likewise ``high``, or one of ``also``.
+
+    Applied to every element when the value is a list.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    also: tuple[float, ...] = ()
+
+    def __call__(self, value: Any) -> bool:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        return all(self._one(v) for v in values)
+
+    def _one(self, v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        if v in self.also:
+            return True
+        if v != v:  # NaN
+            return False
+        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
+            return False
+        return not (self.high is not None and (v >= self.high if self.high_open else v > self.high))
+
+    def __str__(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        text = " and ".join(parts) or "a number"
+        if self.also:
+            text = " or ".join([*(f"{a:g}" for a in self.also), text])
+        return text
+
+
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+AT_LEAST_ONE = Range(1)
+
+
 @dataclass(frozen=True, eq=False)
 class ConfigKey:
     """One config key: its dotted name, default, a one-line meaning (with the unit), allowed values.
 
     ``choices`` is a sequence, or a function returning one (for values read from a registry, which fills
     as plugins import). ``compat`` marks a reference key that no code here reads: it exists so that the
-    reference's yaml files merge.
+    reference's yaml files merge. ``valid`` is the allowed range of a number (or of each number in a list).
+    ``result=False`` marks a key that cannot change the run's result, so a resumed run may change it.
     """
 
     name: str
@@ -41,17 +89,21 @@ class ConfigKey:
     help: str
     choices: Choices = field(default=())
     compat: bool = False
+    valid: Range | None = None
+    result: bool = True
 
     def allowed(self) -> tuple[Any, ...]:
         """The allowed values (empty: any value of the default's type)."""
         return tuple(self.choices() if callable(self.choices) else self.choices)
 
     def same_as(self, other: ConfigKey) -> bool:
-        return (self.name, repr(self.default), self.help, self.compat) == (
+        return (self.name, repr(self.default), self.help, self.compat, self.valid, self.result) == (
             other.name,
             repr(other.default),
             other.help,
             other.compat,
+            other.valid,
+            other.result,
         )
 
 
@@ -126,17 +178,28 @@ def extend_cfg(cfg: CN, randomize: bool = True) -> CN:
 
 
 def validate_cfg(cfg: CN, prefix: str = "") -> None:
-    """Check every declared key under ``prefix`` that has allowed values; ValueError names the key and the choices."""
+    """Check every declared key under ``prefix`` against its choices and range; ValueError names the key, the value
+    and what is allowed."""
     for key in declared_keys(prefix):
         allowed = key.allowed()
-        if not allowed:
+        if not allowed and key.valid is None:
             continue
         try:
             value = _get(cfg, key.name)
         except KeyError:
             continue
-        if value not in allowed:
+        if allowed and value not in allowed:
             raise ValueError(f"{key.name} must be one of {allowed}, got {value!r} ({key.help})")
+        if key.valid is not None and not key.valid(value):
+            raise ValueError(
+                f"{key.name} must be {key.valid}, got {value!r} ({key.help}). "
+                f"Set it in the config file or on the command line, e.g. {key.name} {key.default!r}."
+            )
+
+
+def result_neutral_keys() -> set[str]:
+    """Declared keys that cannot change a run's result (``result=False``)."""
+    return {name for name, key in _DECLARED.items() if not key.result}
 
 
 def describe_keys(prefix: str = "") -> str:
@@ -145,6 +208,8 @@ def describe_keys(prefix: str = "") -> str:
     for key in declared_keys(prefix):
         allowed = key.allowed()
         choices = f"  one of {', '.join(map(str, allowed))}" if allowed else ""
+        if key.valid is not None:
+            choices += f"  {key.valid}"
         compat = "  [reference compatibility: read by nothing here]" if key.compat else ""
         lines.append(f"{key.name} = {key.default!r}{choices}{compat}\n    {key.help}")
     return "\n".join(lines)

@@ -1,2 +1,2 @@
 from .build import TRAINER_REGISTRY, build_trainer
-from .trainer import SimpleTrainer, TrainerBase, TrainerX
+from .trainer import SimpleTrainer, TrainerBase, TrainerX, TrainingStopped

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import os
 import os.path as osp
+import signal
+import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -19,13 +22,31 @@ from dassl.utils import (
     AverageMeter,
     MetricMeter,
     capture_rng_state,
+    checkpoint_position,
     load_checkpoint,
+    load_resume_checkpoint,
     mkdir_if_missing,
     restore_rng_state,
-    resume_from_checkpoint,
     save_checkpoint,
     tolist_if_not,
 )
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+"""Signals that stop training cleanly: checkpoint after the current step, then exit (SLURM and ``timeout`` send
+SIGTERM; SLURM's ``--signal`` sends SIGUSR1 before a time limit)."""
+
+ROLLING_CHECKPOINTS_KEPT = 2
+"""Time- and signal-triggered checkpoints (``model.pth.tar-E+B``) kept per model: the newest and one fallback."""
+
+
+class TrainingStopped(Exception):
+    """Training stopped on a signal after checkpointing; the run resumes exactly when restarted."""
+
+    def __init__(self, signum: int, checkpoint: str) -> None:
+        self.signum = signum
+        super().__init__(
+            f"Stopped on {signal.Signals(signum).name} after saving {checkpoint}; run the same command to resume."
+        )
 
 
 def _latest_checkpoint(fdir: str) -> str:
@@ -42,6 +63,17 @@ class TrainerBase:
         self._scheds: OrderedDict[str, Any] = OrderedDict()
         self._writer = None
         self.train_seconds = 0.0
+        self.wall_offset = 0.0
+        self.attempt_start = self._epoch_start = time.time()
+        self.best_result = -np.inf
+        self.stop_signal: int | None = None
+        self.run_fingerprint = ""
+        """Digest of what determines the run's result (set by train.py), stored in every checkpoint."""
+        self._resume_position: tuple[int, dict | None, dict | None] = (0, None, None)
+
+    def wall_seconds(self) -> float:
+        """Wall time of the run over all its attempts (earlier attempts up to their last checkpoint)."""
+        return self.wall_offset + time.time() - self.attempt_start
 
     def register_model(
         self, name: str = "model", model: nn.Module | None = None, optim: Any = None, sched: Any = None
@@ -82,42 +114,90 @@ class TrainerBase:
         """Restore what :meth:`extra_checkpoint_state` saved."""
 
     def save_model(
-        self, epoch: int, directory: str, is_best: bool = False, val_result: float | None = None, model_name: str = ""
-    ) -> None:
+        self,
+        epoch: int,
+        directory: str,
+        is_best: bool = False,
+        val_result: float | None = None,
+        model_name: str = "",
+        batches: int = 0,
+        epoch_rng_state: dict | None = None,
+    ) -> str:
+        """Checkpoint every model after ``epoch`` (0-based) completed, or after ``batches`` steps into epoch
+        ``epoch`` (a rolling ``model.pth.tar-E+B`` file, with the RNG state the epoch started from); returns the path
+        of the first model's file."""
         rng_state = capture_rng_state()
-        extra = {"train_seconds": self.train_seconds, **self.extra_checkpoint_state()}
+        extra = {
+            "train_seconds": self.train_seconds + (time.time() - self._epoch_start if batches else 0.0),
+            "wall_seconds": self.wall_seconds(),
+            "best_result": None if self.best_result == -np.inf else float(self.best_result),
+            "fingerprint": self.run_fingerprint,
+            **self.extra_checkpoint_state(),
+        }
+        done = epoch + 1 if batches == 0 else epoch
+        if batches:
+            model_name = model_name or f"model.pth.tar-{done}+{batches}"
+        paths = []
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
             state = {
                 "state_dict": self._models[name].state_dict(),
-                "epoch": epoch + 1,
+                "epoch": done,
+                "batches": batches,
                 "optimizer": optim.state_dict() if optim is not None else None,
                 "scheduler": sched.state_dict() if sched is not None else None,
                 "val_result": val_result,
                 "rng_state": rng_state,
+                "epoch_rng_state": epoch_rng_state,
                 "trainer_state": extra,
             }
-            save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
+            fdir = osp.join(directory, name)
+            paths.append(save_checkpoint(state, fdir, is_best=is_best, model_name=model_name))
+            if batches:
+                self._prune_rolling(fdir)
+        self.last_checkpoint_time = time.time()
+        return paths[0] if paths else ""
+
+    @staticmethod
+    def _prune_rolling(fdir: str) -> None:
+        rolling = sorted(
+            (f for f in os.listdir(fdir) if "+" in f and checkpoint_position(f) is not None),
+            key=lambda f: checkpoint_position(f) or (0, 0),
+        )
+        for fname in rolling[:-ROLLING_CHECKPOINTS_KEPT]:
+            os.remove(osp.join(fdir, fname))
 
     def resume_model_if_exist(self, directory: str) -> int:
-        """Resume every registered model from ``directory/<name>/`` if all exist; returns the completed epochs."""
+        """Resume every registered model from the newest intact checkpoint in ``directory/<name>/``; returns the
+        completed epochs (a mid-epoch checkpoint also sets the steps to skip in that epoch)."""
         names = self.get_model_names()
         if not names or any(not osp.exists(osp.join(directory, name, "checkpoint")) for name in names):
             print("No checkpoint found, train from scratch")
             return 0
         print(f"Found checkpoint at {directory} (will resume training)")
-        start_epoch = 0
+        fpath, checkpoint = load_resume_checkpoint(osp.join(directory, names[0]))
+        fname = osp.basename(fpath)
         for name in names:
-            start_epoch = resume_from_checkpoint(
-                osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name]
-            )
-        checkpoint = load_checkpoint(_latest_checkpoint(osp.join(directory, names[0])))
+            print(f'Loading checkpoint from "{osp.join(directory, name, fname)}"')
+            state = checkpoint if name == names[0] else load_checkpoint(osp.join(directory, name, fname))
+            self._models[name].load_state_dict(state["state_dict"])
+            if self._optims[name] is not None and state.get("optimizer") is not None:
+                self._optims[name].load_state_dict(state["optimizer"])
+            if self._scheds[name] is not None and state.get("scheduler") is not None:
+                self._scheds[name].load_state_dict(state["scheduler"])
         trainer_state = checkpoint.get("trainer_state") or {}
         self.train_seconds = float(trainer_state.get("train_seconds", 0.0))
+        self.wall_offset = float(trainer_state.get("wall_seconds", 0.0))
+        best = trainer_state.get("best_result")
+        self.best_result = -np.inf if best is None else float(best)
         self.load_extra_checkpoint_state(trainer_state)
         if checkpoint.get("rng_state") is not None:
             restore_rng_state(checkpoint["rng_state"])
-        return start_epoch
+        batches = int(checkpoint.get("batches") or 0)
+        self._resume_position = (batches, checkpoint.get("epoch_rng_state"), checkpoint.get("rng_state"))
+        where = f" and {batches} steps of epoch {checkpoint['epoch'] + 1}" if batches else ""
+        print(f"Previous epoch: {checkpoint['epoch']}{where}")
+        return checkpoint["epoch"]
 
     def load_model(self, directory: str, epoch: int | None = None) -> None:
         """Load weights for evaluation: ``model.pth.tar-{epoch}``, else ``model-best.pth.tar``, else the latest."""
@@ -190,14 +270,34 @@ class TrainerBase:
     def train(self, start_epoch: int, max_epoch: int) -> None:
         self.start_epoch = start_epoch
         self.max_epoch = max_epoch
-        self.before_train()
-        for self.epoch in range(self.start_epoch, self.max_epoch):  # noqa: B020 - Dassl's hooks read self.epoch
-            self.before_epoch()
-            epoch_start = time.time()
-            self.run_epoch()
-            self.train_seconds += time.time() - epoch_start
-            self.after_epoch()
+        previous = self._catch_stop_signals()
+        try:
+            self.before_train()
+            for self.epoch in range(self.start_epoch, self.max_epoch):  # noqa: B020 - Dassl's hooks read self.epoch
+                self.before_epoch()
+                self._epoch_start = time.time()
+                self.run_epoch()
+                self.train_seconds += time.time() - self._epoch_start
+                self.after_epoch()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         self.after_train()
+
+    def _catch_stop_signals(self) -> dict:
+        """Make SIGTERM/SIGUSR1 request a clean stop; returns the previous handlers (none outside the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def request_stop(signum, frame):
+            if self.stop_signal is None:
+                print(f"Received {signal.Signals(signum).name}: checkpointing after this step, then stopping")
+            self.stop_signal = signum
+
+        return {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
+
+    def after_step(self, batches_done: int, epoch_rng_state: dict) -> None:
+        """Called after each training step with the steps done in this epoch and the RNG state it started from."""
 
     def before_train(self) -> None:
         pass
@@ -268,7 +368,6 @@ class SimpleTrainer(TrainerBase):
         self.build_data_loader()
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
-        self.best_result = -np.inf
 
     def check_cfg(self, cfg) -> None:
         """Validate the config for this trainer before anything is built (``self.cfg`` is not set yet)."""
@@ -298,6 +397,7 @@ class SimpleTrainer(TrainerBase):
     def before_train(self) -> None:
         directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
         self.start_epoch = self.resume_model_if_exist(directory)
+        self.last_checkpoint_time = time.time()
         writer_dir = osp.join(self.output_dir, "tensorboard")
         mkdir_if_missing(writer_dir)
         self.init_writer(writer_dir)
@@ -328,6 +428,27 @@ class SimpleTrainer(TrainerBase):
                 self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name="model-best.pth.tar")
         if meet_checkpoint_freq or last_epoch:
             self.save_model(self.epoch, self.output_dir)
+        if self.stop_signal is not None:
+            if not (meet_checkpoint_freq or last_epoch):
+                self.save_model(self.epoch, self.output_dir)
+            raise TrainingStopped(self.stop_signal, self._latest_path())
+
+    def _latest_path(self) -> str:
+        fdir = osp.join(self.output_dir, self.get_model_names()[0])
+        return _latest_checkpoint(fdir) if osp.isfile(osp.join(fdir, "checkpoint")) else fdir
+
+    def checkpoint_due(self) -> bool:
+        minutes = float(self.cfg.TRAIN.get("CHECKPOINT_MINUTES", 0) or 0)
+        return minutes > 0 and time.time() - self.last_checkpoint_time >= 60 * minutes
+
+    def after_step(self, batches_done: int, epoch_rng_state: dict) -> None:
+        """After each training step: a rolling checkpoint when one is due by time or a stop was requested (then
+        stop)."""
+        if self.stop_signal is None and not self.checkpoint_due():
+            return
+        path = self.save_model(self.epoch, self.output_dir, batches=batches_done, epoch_rng_state=epoch_rng_state)
+        if self.stop_signal is not None:
+            raise TrainingStopped(self.stop_signal, path)
 
     @torch.no_grad()
     def test(self, split: str | None = None) -> float:
@@ -342,9 +463,16 @@ class SimpleTrainer(TrainerBase):
             data_loader = self.test_loader
         print(f"Evaluate on the *{split}* set")
         self.eval_split = split
-        for batch in tqdm(data_loader):
+        for batch_idx, batch in enumerate(tqdm(data_loader)):
             input, label = self.parse_batch_test(batch)
             output = self.model_inference(input)
+            if not torch.isfinite(output).all():
+                bad = int((~torch.isfinite(output)).any(dim=-1).sum()) if output.dim() > 1 else int(output.numel())
+                raise FloatingPointError(
+                    f"Non-finite logits on the {split} set (batch {batch_idx + 1}: {bad} of {output.shape[0]} images): "
+                    f"an accuracy over them would be meaningless, so evaluation stopped. Check the prompt scale and "
+                    f"the target's precision (e.g. TARGET.PRECISION fp32)."
+                )
             self.evaluator.process(output, label)
         results = self.evaluator.evaluate()
         for k, v in results.items():
@@ -378,8 +506,19 @@ class TrainerX(SimpleTrainer):
         batch_time = AverageMeter()
         data_time = AverageMeter()
         self.num_batches = len(self.train_loader_x)
+        skip, epoch_rng, resume_rng = self._resume_position
+        self._resume_position = (0, None, None)
+        if skip and epoch_rng is not None:
+            restore_rng_state(epoch_rng)  # the state this epoch's data order was drawn from
+        else:
+            skip, epoch_rng = 0, capture_rng_state()
+        batches = iter(self.train_loader_x)
+        for _ in range(skip):  # replay the data order (and augmentation draws) of the steps already taken
+            next(batches)
+        if skip and resume_rng is not None:
+            restore_rng_state(resume_rng)
         end = time.time()
-        for self.batch_idx, batch in enumerate(self.train_loader_x):  # noqa: B020 - hooks read self.batch_idx
+        for self.batch_idx, batch in enumerate(batches, start=skip):  # noqa: B020 - hooks read self.batch_idx
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
             batch_time.update(time.time() - end)
@@ -408,6 +547,7 @@ class TrainerX(SimpleTrainer):
             for name, meter in losses.meters.items():
                 self.write_scalar("train/" + name, meter.avg, n_iter)
             self.write_scalar("train/lr", self.get_current_lr(), n_iter)
+            self.after_step(self.batch_idx + 1, epoch_rng)
             end = time.time()
 
     def parse_batch_train(self, batch: dict):

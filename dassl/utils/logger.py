@@ -14,13 +14,14 @@ __all__ = ["Logger", "setup_logger", "close_logger"]
 
 
 class Logger:
-    """Writes everything printed to the console and to a file (flushed and fsynced)."""
+    """Writes everything printed to the console and to a file, line-buffered: every completed line reaches the
+    operating system at once, so a process killed by SIGKILL or SIGTERM keeps its log up to its last line."""
 
     def __init__(self, fpath: str, mode: str = "w") -> None:
         self.console: TextIO = sys.stdout
         mkdir_if_missing(osp.dirname(osp.abspath(fpath)))
         self.fpath = fpath
-        self.file = open(fpath, mode)
+        self.file = open(fpath, mode, buffering=1)
 
     def write(self, msg: str) -> None:
         self.console.write(msg)
@@ -48,12 +49,13 @@ def close_logger() -> None:
         logger.close()
 
 
-def setup_logger(output: str | None, append: bool = False) -> None:
+def setup_logger(output: str | None, append: bool = False, banner: str = "") -> None:
     """Tee stdout to ``output`` (a .txt/.log file, or a folder that gets ``log.txt``).
 
     As in Dassl, an existing log is never overwritten: the new file gets a ``-%Y-%m-%d-%H-%M-%S``
-    suffix. With ``append=True`` (a resumed training run) the existing log is continued instead,
-    so the finished run's ``log.txt`` holds the end signal and the result block.
+    suffix. With ``append=True`` (every attempt of one training run) the log is continued instead, so
+    the run has one ``log.txt`` from its first attempt to its result block. ``banner`` is written first
+    (e.g. the attempt boundary).
     """
     close_logger()
     if output is None:
@@ -66,5 +68,5 @@ def setup_logger(output: str | None, append: bool = False) -> None:
         else:
             fpath += time.strftime("-%Y-%m-%d-%H-%M-%S")
     sys.stdout = Logger(fpath, mode)
-    if mode == "a":
-        print(f"\n===== resumed on {time.strftime('%Y-%m-%d %H:%M:%S')} =====")
+    if banner:
+        print(("\n" if mode == "a" else "") + banner)

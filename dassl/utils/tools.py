@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -27,6 +28,7 @@ __all__ = [
     "read_json",
     "write_json",
     "atomic_write",
+    "remove_stale_temp_files",
     "set_random_seed",
     "download_url",
     "read_image",
@@ -50,16 +52,54 @@ def check_isfile(fpath: str) -> bool:
     return isfile
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_files(fpath: str) -> None:
+    """Delete the temporary files that killed :func:`atomic_write` calls for ``fpath`` left behind.
+
+    Temporary names carry the writer's process id; files of processes that are still alive are kept.
+    """
+    dirname, base = osp.split(osp.abspath(fpath))
+    prefix = f".{base}."
+    if not osp.isdir(dirname):
+        return
+    for name in os.listdir(dirname):
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid = name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(osp.join(dirname, name))
+
+
 @contextmanager
 def atomic_write(fpath: str, mode: str = "w") -> Iterator[Any]:
     """Write to a temporary file next to ``fpath`` and rename it into place only on success.
 
-    A crash or error mid-write leaves any previous file untouched and no partial file behind.
+    A crash or error mid-write leaves any previous file untouched and no partial file behind; the temporary
+    files of writers that were killed (SIGKILL) are removed by the next write of the same file. The file gets
+    the permissions of a normally created one (``0666`` minus the umask), so a group can read shared results.
     """
     dirname = osp.dirname(osp.abspath(fpath))
     mkdir_if_missing(dirname)
-    fd, tmp = tempfile.mkstemp(dir=dirname, prefix=f".{osp.basename(fpath)}.", suffix=".tmp")
+    remove_stale_temp_files(fpath)
+    fd, tmp = tempfile.mkstemp(dir=dirname, prefix=f".{osp.basename(fpath)}.{os.getpid()}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import os.path as osp
 import pickle
 import random
+import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -18,6 +20,10 @@ from .tools import atomic_write, mkdir_if_missing
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
+    "CheckpointError",
+    "checkpoint_position",
+    "checkpoint_candidates",
+    "load_resume_checkpoint",
     "resume_from_checkpoint",
     "count_num_param",
     "load_pretrained_weights",
@@ -56,27 +62,92 @@ def save_checkpoint(
     return fpath
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be loaded; the message names the file and what to do."""
+
+
 def load_checkpoint(fpath: str) -> dict:
-    """Load a checkpoint on CPU; tensors-only loading first, full unpickling for older files."""
+    """Load a checkpoint on CPU with ``weights_only=True`` (tensors and plain data, never arbitrary objects).
+
+    Full unpickling could run code from the file, so it is never done; a file that needs it, or a truncated or
+    corrupt one, raises CheckpointError naming the file.
+    """
     if fpath is None:
         raise ValueError("File path is None")
     if not osp.exists(fpath):
         raise FileNotFoundError(f'File is not found at "{fpath}"')
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # Checkpoints written by older tools may hold pickled Python objects.
-        return torch.load(fpath, map_location="cpu", weights_only=False)
-    except UnicodeDecodeError:
-        return torch.load(fpath, map_location="cpu", weights_only=False, encoding="latin1")
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f'"{fpath}" holds Python objects that are only loaded by full unpickling, which can run code from the '
+            f"file, so it is refused ({str(e).splitlines()[0]}). If you trust the file, re-save its tensors: "
+            f"torch.save(torch.load(path, weights_only=False), path)."
+        ) from None
+    except (EOFError, RuntimeError, ValueError, OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(
+            f'"{fpath}" is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e!r}); '
+            f"it is truncated, empty or corrupt. Delete it (a run resumes from the previous checkpoint) or restore it."
+        ) from None
+
+
+def checkpoint_position(fname: str) -> tuple[int, int] | None:
+    """``(epochs completed, batches into the next epoch)`` of a checkpoint file name, or None for other files.
+
+    ``model.pth.tar-3`` is (3, 0); ``model.pth.tar-2+5`` (a checkpoint taken after 5 steps of epoch 3) is (2, 5).
+    """
+    match = re.fullmatch(r"model\.pth\.tar-(\d+)(?:\+(\d+))?", fname)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+def checkpoint_candidates(fdir: str) -> list[str]:
+    """Resume points in ``fdir``, best first: the file the ``checkpoint`` pointer names, then every other
+    ``model.pth.tar-*`` from the latest position to the earliest."""
+    pointed = None
+    pointer = osp.join(fdir, "checkpoint")
+    if osp.isfile(pointer):
+        with open(pointer, errors="replace") as f:
+            name = f.readline().strip()
+        if name and osp.basename(name) == name:
+            pointed = name
+    others = sorted(
+        (f for f in os.listdir(fdir) if checkpoint_position(f) is not None and f != pointed),
+        key=lambda f: checkpoint_position(f) or (0, 0),
+        reverse=True,
+    )
+    names = ([pointed] if pointed else []) + others
+    return [osp.join(fdir, n) for n in names]
+
+
+def load_resume_checkpoint(fdir: str) -> tuple[str, dict]:
+    """The newest intact checkpoint in ``fdir`` and its path; a corrupt or missing newer one is skipped with a
+    warning naming it. CheckpointError when none is intact."""
+    problems = []
+    for path in checkpoint_candidates(fdir):
+        try:
+            checkpoint = load_checkpoint(path)
+            if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "epoch" not in checkpoint:
+                raise CheckpointError(f'"{path}" is not a training checkpoint (no state_dict or epoch)')
+        except (CheckpointError, FileNotFoundError) as e:
+            print(f"Warning: cannot resume from {path}: {e}")
+            problems.append(str(e))
+            continue
+        if problems:
+            print(f"Warning: resuming from the previous intact checkpoint {path}")
+        return path, checkpoint
+    detail = "; ".join(problems) or "no model.pth.tar-* file"
+    raise CheckpointError(
+        f"No intact checkpoint to resume from in {fdir} ({detail}). Move the folder away to train from scratch."
+    )
 
 
 def resume_from_checkpoint(fdir: str, model: nn.Module, optimizer: Any = None, scheduler: Any = None) -> int:
-    """Restore the checkpoint named in ``fdir/checkpoint``; returns its ``epoch`` (completed epochs)."""
-    with open(osp.join(fdir, "checkpoint")) as f:
-        fpath = osp.join(fdir, f.readline().strip("\n"))
+    """Restore the newest intact checkpoint in ``fdir`` (the pointer's, else the previous); returns its ``epoch``
+    (completed epochs)."""
+    fpath, checkpoint = load_resume_checkpoint(fdir)
     print(f'Loading checkpoint from "{fpath}"')
-    checkpoint = load_checkpoint(fpath)
     model.load_state_dict(checkpoint["state_dict"])
     print("Loaded model weights")
     if optimizer is not None and checkpoint.get("optimizer") is not None:

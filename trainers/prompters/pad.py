@@ -6,14 +6,14 @@ import torch
 from torch import Tensor, nn
 
 from dassl.config import CfgNode
-from trainers.config import ConfigKey
+from trainers.config import AT_LEAST_ONE, ConfigKey
 
 from .base import PROMPTER_REGISTRY, Prompter, prompter_names
 
 PAD_KEYS = (
     ConfigKey("METHOD", "padding", "prompt design (a registered prompter)", choices=prompter_names),
-    ConfigKey("IMAGE_SIZE", 224, "side of the prompted image in pixels (must equal INPUT.SIZE)"),
-    ConfigKey("PROMPT_SIZE", 30, "width of the pad prompt in pixels"),
+    ConfigKey("IMAGE_SIZE", 224, "side of the prompted image in pixels (must equal INPUT.SIZE)", valid=AT_LEAST_ONE),
+    ConfigKey("PROMPT_SIZE", 30, "width of the pad prompt in pixels", valid=AT_LEAST_ONE),
 )
 """The keys ``PadPrompter.from_cfg`` reads (with the prompter choice), for a method to declare under its node."""
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from dassl.config import CfgNode
 from dassl.utils import Registry
-from trainers.config import ConfigKey, declare_keys
+from trainers.config import NON_NEGATIVE, ConfigKey, declare_keys
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -36,11 +36,27 @@ def target_names() -> list[str]:
 KEYS = declare_keys(
     "TARGET",
     ConfigKey("NAME", "clip", "the black box every method queries", choices=target_names),
-    ConfigKey("CHECKPOINT", "", "explicit weights file of the target model (empty: look in the usual caches)"),
-    ConfigKey("DOWNLOAD", False, "fetch missing pretrained weights from the network (targets and encoders)"),
+    ConfigKey(
+        "CHECKPOINT", "", "explicit weights file of the target model (empty: look in the usual caches)", result=False
+    ),
+    ConfigKey(
+        "DOWNLOAD", False, "fetch missing pretrained weights from the network (targets and encoders)", result=False
+    ),
     ConfigKey("PRECISION", "fp32", "dtype of the target's weights; fp16 and bf16 need CUDA", choices=tuple(PRECISIONS)),
-    ConfigKey("MAX_BATCH", 0, "most images per target call, memory or API limit (0 = no limit)"),
-    ConfigKey("USD_PER_1K", 0.0, "price of 1,000 image queries in USD, reported beside the counts (0 = no cost line)"),
+    ConfigKey(
+        "MAX_BATCH",
+        0,
+        "most images per target call, memory or API limit (0 = no limit)",
+        valid=NON_NEGATIVE,
+        result=False,
+    ),
+    ConfigKey(
+        "USD_PER_1K",
+        0.0,
+        "price of 1,000 image queries in USD, reported beside the counts (0 = no cost line)",
+        valid=NON_NEGATIVE,
+        result=False,
+    ),
 )
 
 

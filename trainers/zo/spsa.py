@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from dassl.config import CfgNode
-from trainers.config import ConfigKey
+from trainers.config import AT_LEAST_ONE, NON_NEGATIVE, ConfigKey, Range
 
 from .base import ZO_REGISTRY, LossOracle, ZOOptimizer, ZOStep, clip_grad_norm
 
@@ -32,7 +32,13 @@ class SPSAGains:
     def from_list(cls, values: Sequence[float]) -> SPSAGains:
         if len(values) != 5:
             raise ValueError(f"spsa_params must be [o, c, a, alpha, gamma], got {list(values)}")
-        return cls(*(float(v) for v in values))
+        gains = cls(*(float(v) for v in values))
+        if gains.c <= 0 or gains.a <= 0:
+            raise ValueError(
+                f"SPSA_PARAMS [o, c, a, alpha, gamma] = {list(values)}: the perturbation scale c and the gain a must "
+                f"be > 0 (with c = 0 or a = 0 nothing is learned); the reference uses [0.0, 0.001, 40.0, 0.6, 0.1]"
+            )
+        return gains
 
     def at(self, k: int) -> tuple[float, float]:
         """``(a_k, c_k)`` at step k >= 1."""
@@ -44,6 +50,7 @@ SPSA_KEYS = (
         "SPSA_PARAMS",
         [0.0, 0.001, 40.0, 0.6, 0.1],
         "SPSA gains [o, c, a, alpha, gamma]: a_k=a/(k+o)^alpha, c_k=c/k^gamma",
+        valid=NON_NEGATIVE,
     ),
     ConfigKey(
         "OPT_TYPE",
@@ -51,10 +58,12 @@ SPSA_KEYS = (
         "zeroth-order optimiser (a registered one)",
         choices=lambda: list(ZO_REGISTRY.registered_names()),
     ),
-    ConfigKey("MOMS", 0.9, "SPSA-GC momentum coefficient"),
-    ConfigKey("SP_AVG", 5, "perturbation directions averaged per step (2 x SP_AVG queries per image)"),
+    ConfigKey("MOMS", 0.9, "SPSA-GC momentum coefficient", valid=Range(0, 1, high_open=True)),
+    ConfigKey(
+        "SP_AVG", 5, "perturbation directions averaged per step (2 x SP_AVG queries per image)", valid=AT_LEAST_ONE
+    ),
     ConfigKey("ONE_SIDED", False, "one-sided SPSA: SP_AVG + 1 queries per image instead of 2 x SP_AVG"),
-    ConfigKey("CLIP_NORM", 0.0, "clip the gradient estimate to this L2 norm (0 = off)"),
+    ConfigKey("CLIP_NORM", 0.0, "clip the gradient estimate to this L2 norm (0 = off)", valid=NON_NEGATIVE),
 )
 """The keys ``SPSA.from_cfg`` reads, for a method that trains with SPSA to declare under its own node."""
 
