@@ -248,6 +248,71 @@ def test_coordinator_init_encoder_always_uses_batch_statistics():
     assert any(key.startswith("encoder.") for key in coordinator.state_dict()), "random encoder weights are saved"
 
 
+REFERENCE_ENCODER = [(3, 32, 32), (32, 32, 64), (64, 64, 64), (64, 64, 128), (128, 128, 32)]
+"""The reference's scratch encoder at 224 px, E_OUT_DIM 32: (3x3 conv in, 3x3 conv out = 2x2 conv in, 2x2 conv out)."""
+
+
+def test_coordinator_init_encoder_has_the_reference_layer_shapes():
+    encoder = CoordinatorInit(e_out_dim=32).encoder
+    assert len(encoder.blocks) == 5
+    for block, (c_in, c_mid, c_out) in zip(encoder.blocks, REFERENCE_ENCODER):
+        conv, down, bn, act = block
+        assert isinstance(conv, nn.Conv2d) and isinstance(down, nn.Conv2d)
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding) == (
+            c_in,
+            c_mid,
+            (3, 3),
+            (1, 1),
+            (1, 1),
+        )
+        assert conv.bias is not None and down.bias is None
+        assert (down.in_channels, down.out_channels, down.kernel_size, down.stride) == (c_mid, c_out, (2, 2), (2, 2))
+        assert isinstance(bn, nn.BatchNorm2d) and bn.num_features == c_out and bn.affine
+        assert isinstance(act, nn.GELU)
+    assert sum(p.numel() for p in encoder.parameters()) == 310_048
+    assert encoder(normalised_images(2)).shape == (2, 32, 7, 7)
+
+
+def test_small_coordinator_init_keeps_the_first_blocks_and_ends_with_e_out_dim():
+    encoder = CoordinatorInit(e_out_dim=4, image_size=28, mean=(0, 0, 0), std=(1, 1, 1)).encoder
+    shapes = [(b[0].in_channels, b[0].out_channels, b[1].out_channels) for b in encoder.blocks]
+    assert shapes == [(3, 32, 32), (32, 32, 4)]
+    assert encoder(torch.rand(2, 3, 28, 28)).shape == (2, 4, 7, 7)
+
+
+def old_encoder_state(prefix=""):
+    """Encoder entries of a coordinator_init checkpoint from before the reference widths (3x3 conv c_in -> c_out)."""
+    widths = [(3, 32), (32, 64), (64, 64), (64, 128), (128, 32)]
+    state = {}
+    for i, (c_in, c_out) in enumerate(widths):
+        state[f"{prefix}encoder.blocks.{i}.0.weight"] = torch.zeros(c_out, c_in, 3, 3)
+        state[f"{prefix}encoder.blocks.{i}.0.bias"] = torch.zeros(c_out)
+        state[f"{prefix}encoder.blocks.{i}.1.weight"] = torch.zeros(c_out, c_out, 2, 2)
+        state[f"{prefix}encoder.blocks.{i}.2.weight"] = torch.ones(c_out)
+        state[f"{prefix}encoder.blocks.{i}.2.bias"] = torch.zeros(c_out)
+    return state
+
+
+def test_coordinator_init_checkpoint_round_trips_and_old_encoder_shapes_are_refused():
+    coordinator = CoordinatorInit(e_out_dim=32)
+    state = coordinator.state_dict()
+    assert sum(v.numel() for k, v in state.items() if k.startswith("encoder.")) == 310_048
+    fresh = CoordinatorInit(e_out_dim=32)
+    fresh.load_state_dict(state, strict=True)
+    x = normalised_images(2)
+    coordinator.eval(), fresh.eval()
+    assert torch.equal(fresh(x), coordinator(x)), "the saved random encoder is restored"
+
+    old = {**state, **old_encoder_state()}
+    assert old.keys() == state.keys(), "same names, other shapes"
+    with pytest.raises(RuntimeError, match=r"different model") as info:
+        fresh.load_state_dict(old)
+    assert "encoder.blocks.1.0.weight: (64, 32, 3, 3) saved, (32, 32, 3, 3) expected" in str(info.value)
+    wrapped = {"prompter." + k: v for k, v in old.items()}
+    with pytest.raises(RuntimeError, match=r"prompter\.encoder\.blocks\.1\.0\.weight"):
+        nn.ModuleDict({"prompter": fresh}).load_state_dict(wrapped)
+
+
 def test_coordinator_init_apply_many_equals_loop():
     coordinator = CoordinatorInit(e_out_dim=32).eval()
     x = normalised_images(2)

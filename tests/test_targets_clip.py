@@ -11,7 +11,7 @@ from open_clip.model import CLIP
 
 from tests.helpers.targets import normalise, random_images, save_openai_checkpoint, target_cfg
 from trainers.targets import DATASET_TEMPLATES, TINY_ARCHS, CLIPTarget, build_target, template_for
-from trainers.targets.clip import tiny_clip
+from trainers.targets.clip import LOGIT_PRECISIONS, logit_dtype, tiny_clip, zero_shot_logits
 
 CLASSES = ["Annual_Crop_Land", "Forest", "Highway or Road", "River", "Sea or Lake"]
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -257,3 +257,60 @@ def test_runs_under_caller_autocast():
         grad_logits = target.logits_with_input_grad(images.to("cuda").requires_grad_())
     assert logits.dtype == torch.float32 and grad_logits.dtype == torch.float32
     torch.testing.assert_close(logits.cpu(), reference, rtol=0.05, atol=0.5)
+
+
+def unit_rows(n: int, dim: int, seed: int) -> torch.Tensor:
+    return F.normalize(torch.randn(n, dim, generator=torch.Generator().manual_seed(seed)), dim=-1)
+
+
+def test_fp16_product_is_the_references_autocast_product():
+    # under CUDA fp16 autocast the visual tower returns fp16 features; the reference then runs the norm in fp32
+    # (autocast's fp32 list), so the division and the scaling by exp(logit_scale) are fp32, and the matmul
+    # casts both operands to fp16
+    feats = (3.0 * torch.randn(6, 64, generator=torch.Generator().manual_seed(0))).half()
+    text = unit_rows(5, 64, seed=1)
+    normed = feats.float() / feats.float().norm(dim=-1, keepdim=True)
+    expected16 = (100.0 * normed).half() @ text.half().T
+    logits16 = zero_shot_logits(feats, text, 100.0, torch.float16)
+    assert logits16.dtype == torch.float16
+    assert torch.equal(logits16, expected16)
+
+    logits32 = zero_shot_logits(feats, text, 100.0)
+    assert logits32.dtype == torch.float32
+    torch.testing.assert_close(logits32, 100.0 * normed @ text.T)
+    assert not torch.equal(logits16.float(), logits32), "the fp16 product rounds"
+    torch.testing.assert_close(logits16.float(), logits32, rtol=0, atol=0.1)
+
+
+def test_logit_dtype_follows_the_callers_autocast_unless_fp32_is_asked():
+    assert LOGIT_PRECISIONS == ("autocast", "fp32")
+    assert logit_dtype("cpu") == logit_dtype("cuda") == torch.float32
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert logit_dtype("cpu") == torch.float16
+        assert logit_dtype("cpu", "fp32") == torch.float32
+        assert logit_dtype("cuda") == torch.float32, "only the autocast of the tensors' device counts"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert logit_dtype("cpu", "autocast") == torch.bfloat16
+    with pytest.raises(ValueError, match="TARGET.CLIP.LOGIT_PRECISION"):
+        logit_dtype("cpu", "fp16")
+
+
+@pytest.mark.parametrize("logit_precision,dtype", [("autocast", torch.float16), ("fp32", torch.float32)])
+def test_target_product_under_autocast(logit_precision, dtype):
+    target = CLIPTarget(CLASSES, arch="tiny-vit", logit_precision=logit_precision)
+    images = random_images(3)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
+        feats = target._model.encode_image(images)
+        logits = target(images)
+    assert feats.dtype == torch.float16
+    assert logits.dtype == torch.float32
+    assert torch.equal(logits, zero_shot_logits(feats, target._text, target._logit_scale, dtype).float())
+
+
+def test_logit_precision_comes_from_the_config():
+    cfg = target_cfg()
+    assert cfg.TARGET.CLIP.LOGIT_PRECISION == "autocast"
+    assert build_target(cfg, CLASSES).logit_precision == "autocast"
+    assert build_target(target_cfg({"TARGET.CLIP.LOGIT_PRECISION": "fp32"}), CLASSES).logit_precision == "fp32"
+    with pytest.raises(ValueError, match="LOGIT_PRECISION"):
+        build_target(target_cfg({"TARGET.CLIP.LOGIT_PRECISION": "fp64"}), CLASSES)

@@ -83,29 +83,38 @@ class Decoder(nn.Module):
         return self.body(flat.view(n, self.src_channels, DECODER_GRID, DECODER_GRID))
 
 
+ENCODER_WIDTHS = (32, 64, 64, 128)
+"""Output channels of the scratch encoder's first four blocks; the fifth block gives ``out_dim``."""
+ENCODER_MIN_WIDTH = 32
+"""Narrowest 3x3 conv of the scratch encoder: the first block widens RGB to 32 channels."""
+
+
 class ConvEncoder(nn.Module):
     """Random conv encoder of ``coordinator_init``: [3x3 conv, 2x2 stride-2 conv, BN, GELU] blocks down to 7x7.
 
-    For 224 x 224 images: five blocks with channels 3->32->32, 32->64->64, 64->64->64, 64->128->128,
-    128->out_dim->out_dim. Smaller images keep the first blocks and end with the out_dim block, one block per
-    halving (``num_stages``). Its BatchNorms keep no running statistics, so they always normalise with the
-    batch's own statistics, in any mode.
+    Each block's 3x3 conv (with bias) keeps its input width, at least 32, and its 2x2 conv (no bias) sets the
+    output width. For 224 x 224 images these are the reference's five blocks, channels 3->32, 32->32;
+    32->32, 32->64; 64->64, 64->64; 64->64, 64->128; 128->128, 128->out_dim (310,048 values for out_dim 32).
+    Smaller images keep the first blocks and end with the out_dim block, one block per halving
+    (``num_stages``). Its BatchNorms keep no running statistics, so they always normalise with the batch's
+    own statistics, in any mode.
     """
 
     def __init__(self, out_dim: int = 32, image_size: int = FULL_SIDE) -> None:
         super().__init__()
         stages = num_stages(image_size)
-        widths = [(3, 32), (32, 64), (64, 64), (64, 128)][: stages - 1]
-        widths.append((widths[-1][1] if widths else 3, out_dim))
-        self.blocks = nn.Sequential(*[self._block(c_in, c_out) for c_in, c_out in widths])
+        outs = [*ENCODER_WIDTHS[: stages - 1], out_dim]
+        ins = [3, *outs[:-1]]
+        self.blocks = nn.Sequential(*[self._block(c_in, c_out) for c_in, c_out in zip(ins, outs)])
         self.out_dim = out_dim
         self.input_size = DECODER_GRID * 2**stages
 
     @staticmethod
     def _block(c_in: int, c_out: int) -> nn.Sequential:
+        width = max(c_in, ENCODER_MIN_WIDTH)
         return nn.Sequential(
-            nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding=1),
-            nn.Conv2d(c_out, c_out, kernel_size=2, stride=2, bias=False),
+            nn.Conv2d(c_in, width, kernel_size=3, stride=1, padding=1),
+            nn.Conv2d(width, c_out, kernel_size=2, stride=2, bias=False),
             nn.BatchNorm2d(c_out, track_running_stats=False),
             nn.GELU(),
         )
@@ -200,6 +209,20 @@ def _keep_encoder_state(module: nn.Module, state_dict: dict, prefix: str, *args:
         state_dict.setdefault(prefix + "encoder." + name, value)
 
 
+def _check_encoder_shapes(module: nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
+    """``load_state_dict`` pre-hook: refuse, with the reason, a checkpoint whose scratch encoder has other shapes."""
+    for name, value in module.encoder.state_dict().items():
+        saved = state_dict.get(prefix + "encoder." + name)
+        if saved is not None and saved.shape != value.shape:
+            raise RuntimeError(
+                f"This coordinator_init checkpoint holds a scratch encoder of other layer shapes "
+                f"({prefix}encoder.{name}: {tuple(saved.shape)} saved, {tuple(value.shape)} expected). "
+                f"Checkpoints written before the encoder took the reference's channel widths "
+                f"(3->32->32, 32->32->64, 64->64->64, 64->64->128, 128->128->E_OUT_DIM) are a different model "
+                f"and cannot be resumed or evaluated; train it again."
+            )
+
+
 @PROMPTER_REGISTRY.register(name="coordinator")
 class Coordinator(_EncoderDecoderPrompter):
     """BlackVIP's prompt generator: frozen pretrained encoder -> features z, decoder(z, trigger) -> prompt.
@@ -260,7 +283,8 @@ class CoordinatorInit(_EncoderDecoderPrompter):
 
     The (N, e_out_dim, 7, 7) encoder map feeds the decoder directly (no trigger); only the decoder is
     learnable (9,120 values for e_out_dim 32). The encoder's BatchNorms always use batch statistics, as
-    the reference's encoder is never switched to eval mode. Its random weights are part of ``state_dict``.
+    the reference's encoder is never switched to eval mode. Its random weights are part of ``state_dict``, and a
+    checkpoint whose encoder has other layer shapes is refused with the reason.
     """
 
     def __init__(
@@ -280,6 +304,7 @@ class CoordinatorInit(_EncoderDecoderPrompter):
             std,
             image_size,
         )
+        self.register_load_state_dict_pre_hook(_check_encoder_shapes)
 
     @classmethod
     def example(cls) -> CoordinatorInit:

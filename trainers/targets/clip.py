@@ -20,6 +20,7 @@ from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 from open_clip.model import CLIP, build_model_from_openai_state_dict
 
 from dassl.config import CfgNode
+from trainers.config import ConfigKey, declare_keys
 from trainers.weights import missing_weights
 
 from .base import CLIP_MEAN, CLIP_STD, Target, common_target_args, register_target
@@ -52,6 +53,19 @@ TINY_SEED = 0
 # Entries of OpenAI TorchScript archives (and traced open_clip models) that are not weights.
 _NON_WEIGHT_KEYS = {"input_resolution", "context_length", "vocab_size", "attn_mask"}
 _TEXT_CHUNK = 256
+
+LOGIT_PRECISIONS = ("autocast", "fp32")
+
+KEYS = declare_keys(
+    "TARGET.CLIP",
+    ConfigKey(
+        "LOGIT_PRECISION",
+        "autocast",
+        "dtype of the image-text product: autocast = the caller's autocast dtype, as in the reference (fp16 in "
+        "BlackVIP's and VPWB's amp training on CUDA, fp32 without autocast); fp32 = always fp32",
+        choices=LOGIT_PRECISIONS,
+    ),
+)
 
 
 def tiny_clip(name: str) -> CLIP:
@@ -180,6 +194,29 @@ def encode_prompts(model: CLIP, prompts: list[str]) -> torch.Tensor:
     return F.normalize(feats, dim=-1)
 
 
+def logit_dtype(device_type: str, logit_precision: str = "autocast") -> torch.dtype:
+    """dtype of the image-text product: the active autocast's dtype with ``"autocast"`` (fp32 without one), else fp32."""
+    if logit_precision not in LOGIT_PRECISIONS:
+        raise ValueError(f"TARGET.CLIP.LOGIT_PRECISION must be one of {LOGIT_PRECISIONS}, got {logit_precision!r}")
+    if logit_precision == "autocast" and torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return torch.float32
+
+
+def zero_shot_logits(
+    image_features: torch.Tensor, text_features: torch.Tensor, scale: float, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """``(scale * normalize(image_features)) @ text_features.T``, the product's operands and result in ``dtype``.
+
+    Normalising and scaling run in fp32. With fp16 this is what the reference's ``logit_scale * image_features
+    @ text_features.t()`` computes under CUDA autocast: autocast runs the norm in fp32 (so the division and the
+    scaling are fp32 too) and casts both operands of the matmul to fp16.
+    """
+    with torch.autocast(image_features.device.type, enabled=False):
+        scaled = scale * F.normalize(image_features.float(), dim=-1)
+        return scaled.to(dtype) @ text_features.to(dtype).T
+
+
 def _side(image_size) -> int:
     """Square input side from open_clip's ``visual.image_size`` (an int or an (H, W) pair)."""
     h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
@@ -194,7 +231,9 @@ class CLIPTarget(Target):
 
     ``T`` holds one prompt per class (``template.format(name)``, underscores as spaces), L2-normalised and
     kept as a constant; the logit scale is 100 for OpenAI weights. Images are expected in CLIP's
-    normalisation at ``input_size`` (other normalisations and sizes are converted, see ``Target``).
+    normalisation at ``input_size`` (other normalisations and sizes are converted, see ``Target``). The final
+    product runs in the caller's autocast dtype (``logit_precision="autocast"``, the reference's behaviour)
+    or always in fp32 (``"fp32"``); see ``zero_shot_logits``.
     """
 
     def __init__(
@@ -204,10 +243,13 @@ class CLIPTarget(Target):
         template: str = DEFAULT_TEMPLATE,
         checkpoint: str = "",
         download: bool = False,
+        logit_precision: str = "autocast",
         **kwargs,
     ):
         super().__init__(classnames, model_mean=CLIP_MEAN, model_std=CLIP_STD, **kwargs)
+        logit_dtype(self.device.type, logit_precision)  # reject an unknown value before loading weights
         self.arch = arch
+        self.logit_precision = logit_precision
         model, self._source = load_clip(arch, checkpoint, download)
         self.input_size = _side(model.visual.image_size)
         self.prompts = build_prompts(template, self.classnames)
@@ -222,13 +264,15 @@ class CLIPTarget(Target):
 
     @classmethod
     def from_cfg(cls, cfg: CfgNode, classnames: list[str], device: str | torch.device) -> CLIPTarget:
-        """``MODEL.BACKBONE.NAME`` (architecture), the dataset's template, ``TARGET.CHECKPOINT`` / ``DOWNLOAD``."""
+        """``MODEL.BACKBONE.NAME`` (architecture), the dataset's template, ``TARGET.CHECKPOINT`` / ``DOWNLOAD``
+        and ``TARGET.CLIP.LOGIT_PRECISION``."""
         return cls(
             classnames,
             arch=cfg.MODEL.BACKBONE.NAME,
             template=template_for(cfg.DATASET.NAME),
             checkpoint=cfg.TARGET.CHECKPOINT,
             download=bool(cfg.TARGET.DOWNLOAD),
+            logit_precision=cfg.TARGET.CLIP.LOGIT_PRECISION,
             **common_target_args(cfg, device),
         )
 
@@ -237,8 +281,8 @@ class CLIPTarget(Target):
 
     def _logits(self, images: torch.Tensor) -> torch.Tensor:
         feats = self._model.encode_image(images)
-        with torch.autocast(images.device.type, enabled=False):
-            return self._logit_scale * F.normalize(feats.float(), dim=-1) @ self._text.T
+        dtype = logit_dtype(images.device.type, self.logit_precision)
+        return zero_shot_logits(feats, self._text, self._logit_scale, dtype)
 
     def _move(self, device: torch.device) -> None:
         self._model.to(device)
