@@ -10,9 +10,14 @@ from trainers.config import ConfigKey, declare_keys
 from .caches import fewshot_cache_path
 from .catalog import DatasetInfo, Setting
 from .layouts import Layout, Need, command
+from .manifests import Generated
 from .mnist_source import SOURCES_HELP
 from .split_dataset import SplitDataset
 from .splits import folder_records
+
+GENERATOR = "datasets.make_colour_biased_mnist"
+GENERATOR_VERSION = 1
+"""Bumped when the output for the same parameters changes, so folders made by an older generator are flagged."""
 
 KEYS = declare_keys(
     "DATASET.COLOUR_BIASED_MNIST",
@@ -39,7 +44,7 @@ def colour_biased_command(
     words = [
         "python",
         "-m",
-        "datasets.make_colour_biased_mnist",
+        GENERATOR,
         "--root",
         root,
         "--train-rho",
@@ -53,6 +58,16 @@ def colour_biased_command(
     return command(*words)
 
 
+def colour_biased_params(split: str, rho: float, n_confusing_labels: int, randomize: bool) -> dict:
+    """The manifest parameters of one generated split folder (the generator also records its seed and source)."""
+    return {
+        "split": split,
+        "rho": float(rho),
+        "n_confusing_labels": int(n_confusing_labels),
+        "randomize": bool(randomize),
+    }
+
+
 def colour_biased_layout(root: str, cfg) -> Layout:
     """The generated train and test folders of the setting ``cfg.DATASET.COLOUR_BIASED_MNIST`` names."""
     c = cfg.DATASET.COLOUR_BIASED_MNIST
@@ -60,15 +75,24 @@ def colour_biased_layout(root: str, cfg) -> Layout:
         root, c.TRAIN_RHO, c.TEST_RHO, c.TRAIN_N_CONFUSING_LABELS, c.TEST_N_CONFUSING_LABELS, c.RANDOMIZE
     )
     source = f"generate it: {generator}  ({SOURCES_HELP})"
+    splits = (("train", c.TRAIN_RHO, c.TRAIN_N_CONFUSING_LABELS), ("test", c.TEST_RHO, c.TEST_N_CONFUSING_LABELS))
+    folders = {split: f"{colour_biased_folder(rho, ncl, c.RANDOMIZE)}/{split}" for split, rho, ncl in splits}
     return Layout(
         "ColourBiasedMNIST",
         "colour_biased_mnist",
-        (
-            Need(f"{colour_biased_folder(c.TRAIN_RHO, c.TRAIN_N_CONFUSING_LABELS, c.RANDOMIZE)}/train/", source),
-            Need(f"{colour_biased_folder(c.TEST_RHO, c.TEST_N_CONFUSING_LABELS, c.RANDOMIZE)}/test/", source),
-        ),
+        tuple(Need(f"{folder}/", source) for folder in folders.values()),
         generator=generator,
         generator_note=SOURCES_HELP,
+        generated=tuple(
+            Generated(
+                folders[split],
+                GENERATOR,
+                GENERATOR_VERSION,
+                tuple(colour_biased_params(split, rho, ncl, c.RANDOMIZE).items()),
+                generator,
+            )
+            for split, rho, ncl in splits
+        ),
     )
 
 

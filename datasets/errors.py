@@ -29,7 +29,11 @@ def not_ready(layout: Layout, root: str, problem: str) -> DatasetNotReadyError:
 
 
 def require_layout(layout: Layout, root: str) -> str:
-    """Raise ``DatasetNotReadyError`` unless the dataset folder and its required pieces exist; returns the folder."""
+    """Raise ``DatasetNotReadyError`` unless the dataset folder and its required pieces exist; returns the folder.
+
+    A generated folder whose manifest names other parameters than the layout expects is refused; one without a
+    manifest (written before generators recorded one) loads with a warning that says how to regenerate it.
+    """
     dataset_dir = osp.join(root, layout.folder)
     if not osp.isdir(dataset_dir):
         raise not_ready(layout, root, f'dataset folder not found: "{dataset_dir}"')
@@ -38,4 +42,13 @@ def require_layout(layout: Layout, root: str) -> str:
     ]
     if problems:
         raise not_ready(layout, root, f'incomplete dataset folder "{dataset_dir}": ' + ", ".join(problems))
+    for generated in layout.generated:
+        problem = generated.problem(dataset_dir)
+        if problem is None:
+            continue
+        if problem.kind == "mismatch":
+            raise not_ready(
+                layout, root, f'generated folder in "{dataset_dir}" does not match the config: {problem.message}'
+            )
+        print(f'Warning: {layout.name} in "{dataset_dir}": {problem.message}')
     return dataset_dir

@@ -1,7 +1,8 @@
 """Export SVHN (torchvision's ``train_32x32.mat``, ``test_32x32.mat``) to ``DATA/svhn/{train,test}/<digit>/*.jpg``.
 
 Files are numbered from 00001 in dataset order per split (the names the published split file refers to);
-torchvision's label 10 is the digit 0.
+torchvision's label 10 is the digit 0. Each split folder is replaced whole and records its source in
+``generator.json``.
 
     python -m datasets.export_svhn --root DATA [--download | --svhn-dir DIR]
 """
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from .generation import print_summary, staged_folder
+from .svhn import GENERATOR, GENERATOR_VERSION
 
 MAT_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
 
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = {}
     for split, path in paths.items():
         images, labels = load_svhn_mat(path)
-        with staged_folder(osp.join(output, split)) as staging:
+        params = {"split": split, "source": osp.abspath(path), "source_bytes": osp.getsize(path)}
+        with staged_folder(osp.join(output, split), GENERATOR, GENERATOR_VERSION, params) as staging:
             counts[split] = export_split(images, labels, staging, desc=split)
     print_summary("SVHN export (images per digit)", counts, output, svhn_dir)
     print(

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from dassl.utils import listdir_nohidden
 
+from .manifests import Generated
+
 
 @dataclass(frozen=True)
 class Need:
@@ -38,7 +40,8 @@ class Need:
 class Layout:
     """A dataset's expected files: always-required pieces, the fixed split, and the raw files a split is built from.
 
-    ``generator`` is the command that creates the folder (generated data), ``generator_note`` what it needs.
+    ``generator`` is the command that creates the folder (generated data), ``generator_note`` what it needs, and
+    ``generated`` the folders whose manifest must name the generator and parameters this layout expects.
     """
 
     name: str
@@ -49,6 +52,7 @@ class Layout:
     created_split: str | None = None
     generator: str | None = None
     generator_note: str = ""
+    generated: tuple[Generated, ...] = ()
 
     def tree(self, root: str) -> str:
         """The expected layout as an indented listing under ``root``."""

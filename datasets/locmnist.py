@@ -9,11 +9,15 @@ from trainers.config import ConfigKey, declare_keys
 
 from .catalog import DatasetInfo, Setting
 from .layouts import Layout, Need, command
+from .manifests import Generated
 from .mnist_source import SOURCES_HELP
 from .split_dataset import SplitDataset
 from .splits import Record, created_split_rng, folder_records, split_trainval
 
 SPLIT_FILE = "split_LocMNIST.json"
+GENERATOR = "datasets.make_locmnist"
+GENERATOR_VERSION = 1
+"""Bumped when the output for the same parameters changes, so folders made by an older generator are flagged."""
 
 KEYS = declare_keys(
     "DATASET.LOCMNIST",
@@ -29,9 +33,12 @@ def locmnist_folder(r_size: int, f_size: int) -> str:
 
 def locmnist_command(root: str, r_size: int, f_size: int) -> str:
     """The ``make_locmnist`` command that generates the setting under ``root``."""
-    return command(
-        "python", "-m", "datasets.make_locmnist", "--root", root, "--f-size", f_size, "--r-size", r_size, "--download"
-    )
+    return command("python", "-m", GENERATOR, "--root", root, "--f-size", f_size, "--r-size", r_size, "--download")
+
+
+def locmnist_params(r_size: int, f_size: int) -> dict[str, int]:
+    """The manifest parameters that pick a Loc-MNIST setting (the generator also records its seed and source)."""
+    return {"r_size": int(r_size), "f_size": int(f_size)}
 
 
 def locmnist_layout(root: str, cfg) -> Layout:
@@ -46,6 +53,9 @@ def locmnist_layout(root: str, cfg) -> Layout:
         created_split=SPLIT_FILE,
         generator=generator,
         generator_note=SOURCES_HELP,
+        generated=(
+            Generated("", GENERATOR, GENERATOR_VERSION, tuple(locmnist_params(r_size, f_size).items()), generator),
+        ),
     )
 
 

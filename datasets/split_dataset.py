@@ -9,7 +9,7 @@ from dassl.data.datasets import DatasetBase, Datum
 from trainers.config import ConfigKey, declare_keys
 
 from . import splits
-from .caches import fewshot_cache_path, fewshot_subsets
+from .caches import fewshot_cache_path, fewshot_subsets, require_valid_num_shots
 from .catalog import DatasetInfo
 from .errors import not_ready, require_layout
 from .layouts import Layout
@@ -52,12 +52,14 @@ class SplitDataset(DatasetBase):
         self.image_dir = osp.join(self.dataset_dir, self.image_subdir)
         self.split_path = osp.join(self.dataset_dir, self.layout.split.path) if self.layout.split else None
         self.split_fewshot_dir = osp.dirname(self.fewshot_path(cfg, 1))
+        self.split_file: str | None = None
 
-        train, val, test = self.load_records(cfg)
         num_shots = cfg.DATASET.NUM_SHOTS
+        require_valid_num_shots(num_shots)
+        train, val, test = self.load_records(cfg)
         if num_shots >= 1:
             train, val = fewshot_subsets(
-                self.fewshot_path(cfg, num_shots), self.dataset_dir, num_shots, cfg.SEED, train, val
+                self.fewshot_path(cfg, num_shots), self.dataset_dir, num_shots, cfg.SEED, train, val, self.split_file
             )
         train, test = self.datums(train), self.datums(test)
         subsample = cfg.DATASET.SUBSAMPLE_CLASSES
@@ -89,16 +91,29 @@ class SplitDataset(DatasetBase):
         return self.image_dir, self.dataset_dir
 
     def load_records(self, cfg) -> tuple[list[Record], list[Record] | None, list[Record]]:
-        """Train, val and test records; val ``None`` means the test set doubles as validation (ImageNet)."""
-        names = [self.layout.split.path if self.layout.split else None, self.layout.created_split]
-        for name in filter(None, names):
+        """Train, val and test records; val ``None`` means the test set doubles as validation (ImageNet).
+
+        Sets ``split_file`` to the split file read, if any (its checksum goes into the few-shot cache).
+        """
+        published = self.layout.split.path if self.layout.split else None
+        for name in filter(None, [published, self.layout.created_split]):
             path = osp.join(self.dataset_dir, name)
             if osp.isfile(path):
                 print(f"Reading split from {path}")
-                return read_split_records(path, self.split_prefixes())
+                self.split_file = path
+                return read_split_records(path, self.split_prefixes(), self.split_file_remedy(name))
         if self.layout.created_split is None:
             return self.build_split()
         return self.create_split()
+
+    def split_file_remedy(self, name: str) -> str:
+        """What to do about the split file ``name`` when it cannot be read."""
+        if self.layout.split and name == self.layout.split.path:
+            return (
+                f"It is {self.layout.name}'s published split: restore it (get: {self.layout.split.source}). "
+                "Deleting it instead makes runs build a new split whose numbers are not comparable with published ones."
+            )
+        return "This project created it from the raw files: delete it and the next run creates it again."
 
     def create_split(self) -> tuple[list[Record], list[Record], list[Record]]:
         """Build a split from the raw files and save it under ``Layout.created_split``."""

@@ -8,6 +8,7 @@ around and build ``Datum`` objects (which check that each file exists) only for 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import os.path as osp
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple, TypeVar
 
 from dassl.data.datasets import Datum
-from dassl.utils import listdir_nohidden, read_json, write_json
+from dassl.utils import listdir_nohidden, write_json
 
 CREATED_SPLIT_SEED = 1
 """Seed of every split this project creates itself, so a created split file is the same whichever run made it."""
@@ -53,17 +54,20 @@ def relative_path(path: str, prefix: str) -> str:
     return osp.relpath(path, prefix).replace(os.sep, "/")
 
 
+class SplitFileError(ValueError):
+    """A split file that cannot be read as ``{"train": [[path, label, classname], ...], ...}``."""
+
+
 def read_split_records(
-    filepath: str, path_prefix: str | Sequence[str]
+    filepath: str, path_prefix: str | Sequence[str], remedy: str = ""
 ) -> tuple[list[Record], list[Record], list[Record]]:
     """Read a split JSON as ``Record`` lists; a missing ``val`` or ``test`` key gives an empty list.
 
     ``path_prefix`` may list candidate folders; each split uses the first under which its first file
-    exists (published split files differ in the folder their paths are relative to).
+    exists (published split files differ in the folder their paths are relative to). An empty, truncated or
+    malformed file raises ``SplitFileError`` naming it and how to repair it (``remedy``, else the general advice).
     """
-    split = read_json(filepath)
-    if not isinstance(split, dict) or "train" not in split:
-        raise ValueError(f'{filepath} is not a split file: expected {{"train": [[path, label, classname], ...], ...}}')
+    split = read_split_json(filepath, remedy)
     prefixes = [path_prefix] if isinstance(path_prefix, str) else list(path_prefix)
     output = []
     for key in ("train", "val", "test"):
@@ -71,9 +75,36 @@ def read_split_records(
         try:
             prefix = choose_prefix([row[0] for row in rows[:1]], prefixes)
             output.append([Record(osp.join(prefix, path), int(label), classname) for path, label, classname in rows])
-        except (TypeError, ValueError) as e:
-            raise ValueError(f'{filepath}: rows of "{key}" must be [relative_path, label, classname] ({e})') from None
+        except (TypeError, ValueError, KeyError, IndexError) as e:
+            raise split_file_error(
+                filepath, f'rows of "{key}" must be [relative_path, label, classname] ({e})', remedy
+            ) from None
     return output[0], output[1], output[2]
+
+
+def read_split_json(filepath: str, remedy: str = "") -> dict:
+    """The parsed split file; ``SplitFileError`` when it is not a JSON object with a ``train`` list."""
+    try:
+        with open(filepath, encoding="utf-8") as f:
+            split = json.load(f)
+    except ValueError as e:
+        reason = "it is empty" if osp.getsize(filepath) == 0 else f"it is not valid JSON: {e}"
+        raise split_file_error(filepath, reason, remedy) from None
+    if not isinstance(split, dict) or not isinstance(split.get("train"), list):
+        expected = 'expected {"train": [[path, label, classname], ...], "val": ..., "test": ...}'
+        raise split_file_error(filepath, expected, remedy)
+    return split
+
+
+GENERAL_REMEDY = (
+    "A split this project created (split_<Dataset>.json) is created again from the raw files once you delete it; "
+    "a published split (split_zhou_*, split_mlai_*) must be restored from its source "
+    "(python -m datasets.prepare <Dataset> says where)."
+)
+
+
+def split_file_error(filepath: str, reason: str, remedy: str = "") -> SplitFileError:
+    return SplitFileError(f'Cannot read the split file "{filepath}": {reason}. {remedy or GENERAL_REMEDY}')
 
 
 def choose_prefix(sample_paths: Sequence[str], prefixes: Sequence[str]) -> str:

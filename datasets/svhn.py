@@ -6,10 +6,14 @@ from dassl.data.datasets import DATASET_REGISTRY
 
 from .catalog import DatasetInfo
 from .layouts import Layout, Need, blackvip_split
+from .manifests import Generated
 from .split_dataset import SplitDataset
 from .splits import created_split_rng, folder_records, split_trainval
 
-EXPORT = "python -m datasets.export_svhn --root DATA --download"
+GENERATOR = "datasets.export_svhn"
+GENERATOR_VERSION = 1
+"""Bumped when the export of the same files changes, so folders made by an older exporter are flagged."""
+EXPORT = f"python -m {GENERATOR} --root DATA --download"
 LAYOUT = Layout(
     "SVHN",
     "svhn",
@@ -19,6 +23,9 @@ LAYOUT = Layout(
     ),
     blackvip_split("SVHN"),
     created_split="split_SVHN.json",
+    generated=tuple(
+        Generated(split, GENERATOR, GENERATOR_VERSION, (("split", split),), EXPORT) for split in ("train", "test")
+    ),
 )
 
 

@@ -217,15 +217,15 @@ def test_old_absolute_path_datum_caches_load(tmp_path, module, monkeypatch):
     mini.make(tmp_path / "data")
     full = build(tmp_path / "data", "EuroSAT")
     picked = {"train": full.train_x[::3], "val": full.val[::4]}
-    cache = fewshot_cache(tmp_path / "data", mini, 16, 1)
+    cache = fewshot_cache(tmp_path / "data", mini, 4, 1)
     legacy_pickle(cache, picked, module, monkeypatch)
-    ds = build(tmp_path / "data", "EuroSAT", shots=16, seed=1)
+    ds = build(tmp_path / "data", "EuroSAT", shots=4, seed=1)
     assert [d.impath for d in ds.train_x] == [d.impath for d in picked["train"]]
     assert [d.impath for d in ds.val] == [d.impath for d in picked["val"]]
 
     old = {k: with_old_root(v, tmp_path / "data", "/gone/old_machine/data") for k, v in picked.items()}
     legacy_pickle(cache, old, module, monkeypatch)
-    ds = build(tmp_path / "data", "EuroSAT", shots=16, seed=1)
+    ds = build(tmp_path / "data", "EuroSAT", shots=4, seed=1)
     assert [d.impath for d in ds.train_x] == [d.impath for d in picked["train"]]
 
 

@@ -14,8 +14,10 @@ from PIL import Image
 
 import train
 from datasets import export_svhn, make_colour_biased_mnist, make_locmnist, prepare
+from datasets.catalog import datasets
 from datasets.make_colour_biased_mnist import COLOURS, assign_colours, n_biased
 from datasets.make_locmnist import CANVAS, centre_window, compose, generate_split, resize
+from datasets.manifests import read_manifest, write_manifest
 from datasets.mnist_source import Digits, load_mnist
 from tests.helpers.dataset_layouts import MINI, build, build_complete_paper_layouts
 
@@ -193,6 +195,9 @@ def test_export_svhn_writes_the_folder_layout(tmp_path, capsys):
     assert export_svhn.main(["--root", str(tmp_path)]) == 0
     assert "Output: " + str(tmp_path / "svhn") in capsys.readouterr().out
     assert (tmp_path / "svhn" / "train" / "1" / "00001.jpg").is_file()
+    manifest = read_manifest(str(tmp_path / "svhn" / "test"))
+    assert manifest["generator"] == "datasets.export_svhn" and manifest["params"]["split"] == "test"
+    assert manifest["params"]["source"] == str(src / "test_32x32.mat")
     assert (tmp_path / "svhn" / "train" / "0" / "00010.jpg").is_file()
     assert len(os.listdir(tmp_path / "svhn" / "test" / "0")) == 2
     ds = build(tmp_path, "SVHN")
@@ -228,8 +233,18 @@ def test_prepare_flags_a_missing_fixed_split_and_the_fallback(tmp_path, capsys):
     assert "ok       ClassName.txt" in out
 
 
+def write_expected_manifests(root):
+    """The manifests today's generators leave in every generated folder of every paper setting."""
+    for info in datasets():
+        for layout in info.paper_layouts(str(root)):
+            for generated in layout.generated:
+                folder = osp.join(str(root), layout.folder, generated.folder)
+                write_manifest(folder, generated.generator, generated.version, dict(generated.params))
+
+
 def test_prepare_passes_on_complete_miniature_layouts(tmp_path, capsys):
     build_complete_paper_layouts(str(tmp_path))
+    write_expected_manifests(tmp_path)
     assert prepare.main(["--all", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "MISSING" not in out and out.count("=> complete") == 18
