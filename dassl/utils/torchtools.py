@@ -79,9 +79,15 @@ def load_checkpoint(fpath: str) -> dict:
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        reason = _unpickler_reason(str(e))
+        if "Unsupported global" not in reason:
+            raise CheckpointError(
+                f'"{fpath}" is not a readable checkpoint ({reason}); it is truncated, empty or corrupt. Delete it '
+                f"(a run resumes from the previous checkpoint) or restore it."
+            ) from None
         raise CheckpointError(
             f'"{fpath}" holds Python objects that are only loaded by full unpickling, which can run code from the '
-            f"file, so it is refused ({str(e).splitlines()[0]}). If you trust the file, re-save its tensors: "
+            f"file, so it is refused ({reason}). If you trust the file, re-save its tensors: "
             f"torch.save(torch.load(path, weights_only=False), path)."
         ) from None
     except (EOFError, RuntimeError, ValueError, OSError, UnicodeDecodeError) as e:
@@ -89,6 +95,16 @@ def load_checkpoint(fpath: str) -> dict:
             f'"{fpath}" is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e!r}); '
             f"it is truncated, empty or corrupt. Delete it (a run resumes from the previous checkpoint) or restore it."
         ) from None
+
+
+def _unpickler_reason(message: str) -> str:
+    """The line of torch's weights-only error that says what was wrong (the rest is generic advice)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith("WeightsUnpickler error:"):
+            rest = line.removeprefix("WeightsUnpickler error:").strip()
+            return rest or (lines[i + 1] if i + 1 < len(lines) else line)
+    return lines[0] if lines else "unreadable"
 
 
 def checkpoint_position(fname: str) -> tuple[int, int] | None:
