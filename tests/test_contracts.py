@@ -8,6 +8,7 @@ call counts, float32 logits of the right shape, no parameters exposed. Methods: 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -157,6 +158,7 @@ def test_every_declared_key_has_a_meaning_and_a_valid_default():
         assert key.help.strip(), f"{key.name} needs a one-line meaning"
         allowed = key.allowed()
         assert not allowed or key.default in allowed, f"{key.name} default {key.default!r} not in {allowed}"
+        assert key.valid is None or key.valid(key.default), f"{key.name} default {key.default!r} not {key.valid}"
 
 
 def test_a_disallowed_value_names_the_key_and_the_choices():
@@ -177,3 +179,16 @@ def test_the_toolkit_version_is_defined_once_in_pyproject():
 
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert trainers.__version__ == pyproject["project"]["version"]
+
+
+@pytest.mark.parametrize(
+    "config",
+    sorted(str(p) for p in Path(__file__).parents[1].glob("configs/*/*.yaml") if p.parent.name != "paper")
+    + sorted(str(p) for p in Path(__file__).parents[1].glob("configs/trainers/*/*.yaml")),
+)
+def test_every_shipped_config_holds_allowed_values(config):
+    from dassl.config import get_cfg_default
+
+    cfg = extend_cfg(get_cfg_default())
+    cfg.merge_from_file(config)
+    validate_cfg(cfg)
