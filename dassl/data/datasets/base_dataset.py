@@ -115,7 +115,8 @@ class DatasetBase:
         """Sample ``num_shots`` items per class from each source with Python's ``random``.
 
         Classes are visited in order of first appearance; a class with fewer items keeps all of
-        them (or samples with replacement when ``repeat``). Returns one list per source.
+        them (or samples with replacement when ``repeat``), and a warning names those classes, since the
+        run is then not the ``num_shots``-shot run its config says. Returns one list per source.
         """
         if num_shots < 1:
             return data_sources[0] if len(data_sources) == 1 else data_sources
@@ -123,7 +124,16 @@ class DatasetBase:
         output = []
         for data_source in data_sources:
             sampled = []
-            for items in self.split_dataset_by_label(data_source).values():
+            groups = self.split_dataset_by_label(data_source)
+            short = sorted(
+                f"{items[0].classname} ({len(items)})" for items in groups.values() if len(items) < num_shots
+            )
+            if short and not repeat:
+                print(
+                    f"Warning: {len(short)} of {len(groups)} classes have fewer than {num_shots} items and keep all of "
+                    f"them: {', '.join(short[:10])}{' ...' if len(short) > 10 else ''}"
+                )
+            for items in groups.values():
                 if len(items) >= num_shots:
                     sampled.extend(random.sample(items, num_shots))
                 else:
