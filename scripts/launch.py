@@ -279,6 +279,28 @@ def has_checkpoint(folder: str) -> bool:
     return any(osp.isfile(osp.join(folder, d, "checkpoint")) for d in os.listdir(folder) if not d.startswith("."))
 
 
+def finished_by_another_command(folder: str, train_args: list[str]) -> str:
+    """Why the finished run in ``folder`` is not what ``train.py train_args`` would produce ("" when it is, or when
+    its results.json predates fingerprints)."""
+    from train import parse_args, setup_cfg
+    from trainers.results import ResultsError, RunResults
+    from trainers.run_folder import digest, fingerprint
+
+    try:
+        recorded = RunResults.read(osp.join(folder, RESULTS_FILE)).fingerprint
+    except ResultsError as e:
+        return str(e)
+    if not recorded:
+        return ""
+    here = os.getcwd()
+    os.chdir(REPO_ROOT)  # config paths are relative to the repository, as for the train.py it runs
+    try:
+        expected = digest(fingerprint(setup_cfg(parse_args(train_args))))
+    finally:
+        os.chdir(here)
+    return "" if recorded == expected else f"fingerprint {recorded}, this command's {expected}"
+
+
 def run_seeds(recipe: Recipe, setting: str, values: dict[str, str], env: Environment, stdin: int | None) -> int:
     """One train.py run per seed of the setting; finished runs are skipped. Returns the first failing exit status."""
     stem, data_opts = resolve_setting(setting)
@@ -291,16 +313,7 @@ def run_seeds(recipe: Recipe, setting: str, values: dict[str, str], env: Environ
         tail = [*data_opts, *opts, *common, env.ckpt_freq]
     for seed in recipe.seeds or env.seeds:
         out = f"{run_dir}/seed{seed}"
-        if osp.isfile(osp.join(out, RESULTS_FILE)):
-            say(f"Skip: finished run in {out} (results.json exists)")
-            continue
-        if has_checkpoint(out):
-            say(f"Resume: unfinished run in {out} (checkpoint found)")
-        elif osp.isdir(out):
-            say(f"Restart: unfinished run in {out} has no checkpoint yet, training from scratch")
-        cmd = [
-            *env.python,
-            "train.py",
+        train_args = [
             "--root",
             env.data,
             "--seed",
@@ -316,6 +329,18 @@ def run_seeds(recipe: Recipe, setting: str, values: dict[str, str], env: Environ
             *tail,
             *env.extra,
         ]
+        if osp.isfile(osp.join(out, RESULTS_FILE)):
+            other = finished_by_another_command(out, train_args)
+            if other:
+                say(f"Stop: {out} holds a finished run of another command ({other}); move it away to run this one")
+                return 2
+            say(f"Skip: finished run in {out} (results.json exists)")
+            continue
+        if has_checkpoint(out):
+            say(f"Resume: unfinished run in {out} (checkpoint found)")
+        elif osp.isdir(out):
+            say(f"Restart: unfinished run in {out} has no checkpoint yet, training from scratch")
+        cmd = [*env.python, "train.py", *train_args]
         say(f"Run: {shell_quote(cmd)}")
         if not env.dry_run:
             code = subprocess.run(cmd, cwd=REPO_ROOT, stdin=stdin).returncode

@@ -447,3 +447,41 @@ def test_results_are_readable_by_the_group_and_killed_writes_are_cleaned(tmp_pat
         os.umask(old)
     assert os.stat(tmp_path / "results.json").st_mode & 0o777 == 0o644
     assert sorted(os.listdir(tmp_path)) == ["results.json"]
+
+
+def test_a_damaged_checkpoint_pointer_falls_back_to_the_newest_file(toy_root, tmp_path, yamls):
+    out = tmp_path / "out"
+    run(toy_root, out, yamls, "TRAIN.CHECKPOINT_FREQ", 1)
+    (out / "model" / "checkpoint").write_text("\x00\x00garbage/../\n")
+    again = run(toy_root, out, yamls, "TRAIN.CHECKPOINT_FREQ", 1)
+    assert "Previous epoch: 3" in (out / "log.txt").read_text().split("attempt 2")[-1]
+    assert again["accuracy"] is not None
+
+
+def test_the_launcher_refuses_to_skip_a_finished_run_of_another_command(tmp_path):
+    from scripts.launch import finished_by_another_command
+
+    args = [
+        "--root",
+        str(tmp_path),
+        "--seed",
+        "1",
+        "--trainer",
+        "VPOUR",
+        "--dataset-config-file",
+        "configs/datasets/eurosat.yaml",
+        "--config-file",
+        "configs/trainers/VPOUR/vit_b16.yaml",
+        "--output-dir",
+        str(tmp_path / "seed1"),
+    ]
+    from train import parse_args, setup_cfg
+    from trainers.run_folder import digest, fingerprint
+
+    own = digest(fingerprint(setup_cfg(parse_args(args))))
+    folder = tmp_path / "seed1"
+    write_json({"trainer": "VPOUR", "fingerprint": own}, str(folder / "results.json"))
+    assert finished_by_another_command(str(folder), args) == ""
+    assert "this command's" in finished_by_another_command(str(folder), [*args, "TRAINER.VPOUR.SP_AVG", "3"])
+    write_json({"trainer": "VPOUR"}, str(folder / "results.json"))  # written before fingerprints: trusted as before
+    assert finished_by_another_command(str(folder), [*args, "TRAINER.VPOUR.SP_AVG", "3"]) == ""
