@@ -1,13 +1,28 @@
 """trainers/results.py: the one reader of results.json, on files written as train.py writes them."""
 
 import json
+import os
+import re
+import socket
+import subprocess
+import sys
 from dataclasses import fields
 
 import pytest
 
-from tests.helpers.results_tree import write_results
-from trainers import __version__
-from trainers.results import QueryCount, ResultsError, RunResults
+from tests.helpers.results_tree import checkpoint, training_log, write_log, write_results
+from trainers import __version__, run_folder
+from trainers.results import (
+    EVAL_RESULTS_FILE,
+    LOCK_FILE,
+    RESULTS_FILE,
+    REWRITE_HINT,
+    RUN_RECORD,
+    QueryCount,
+    ResultsError,
+    RunFiles,
+    RunResults,
+)
 
 
 def test_reads_every_field_train_py_writes(tmp_path):
@@ -65,10 +80,61 @@ def test_a_malformed_file_raises_an_error_naming_it(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ResultsError, match=message) as error:
         RunResults.read(str(path))
-    assert str(path) in str(error.value)
+    assert str(error.value).startswith(f"{path}: ") and str(error.value).endswith(f"; {REWRITE_HINT}")
 
 
 def test_a_missing_file_raises_an_error_naming_it(tmp_path):
-    with pytest.raises(ResultsError, match="unreadable results.json") as error:
-        RunResults.read(str(tmp_path / "nowhere" / "results.json"))
-    assert str(tmp_path / "nowhere" / "results.json") in str(error.value)
+    path = tmp_path / "nowhere" / "results.json"
+    with pytest.raises(ResultsError) as error:
+        RunResults.read(str(path))
+    assert str(error.value) == f"{path}: unreadable results.json (No such file or directory)"
+
+
+def test_the_fingerprint_is_read_and_unknown_fields_are_ignored():
+    results = RunResults.from_dict({"accuracy": 50.0, "fingerprint": "30ef5653d8d42f71", "from_a_newer_version": [1]})
+    assert results.fingerprint == "30ef5653d8d42f71" and results.accuracy == 50.0
+    assert RunResults.from_dict({"accuracy": 50.0}).fingerprint is None
+
+
+def test_the_file_names_are_the_ones_the_run_folder_writes():
+    assert (RESULTS_FILE, EVAL_RESULTS_FILE, RUN_RECORD, LOCK_FILE) == (
+        run_folder.RESULTS_FILE,
+        run_folder.EVAL_RESULTS_FILE,
+        run_folder.RUN_RECORD,
+        run_folder.LOCK_FILE,
+    )
+
+
+def test_a_run_folder_is_one_where_a_run_started(tmp_path):
+    assert not RunFiles.scan(str(tmp_path / "missing")).is_run
+    (tmp_path / "tensorboard").mkdir()
+    assert not RunFiles.scan(str(tmp_path)).is_run
+    (tmp_path / "results-eval.json").write_text("{}")
+    assert not RunFiles.scan(str(tmp_path)).is_run  # an evaluation alone is not a run
+    (tmp_path / "run.json").write_text("{}")
+    assert RunFiles.scan(str(tmp_path)).is_run
+
+
+def test_a_run_folder_names_its_checkpoints_and_its_evaluation(tmp_path):
+    write_log(tmp_path, training_log(finished=False))
+    checkpoint(tmp_path, "coordinator", 300)
+    checkpoint(tmp_path, "decoder", 200)
+    (tmp_path / "results-eval.json").write_text("{}")
+    run = RunFiles.scan(str(tmp_path))
+    assert run.is_run and run.checkpoints == ("model.pth.tar-300", "model.pth.tar-200")
+    assert run.hints() == ["its results-eval.json is an --eval-only result, not the training result"]
+
+
+def test_a_lock_names_its_process_only_while_that_process_lives(tmp_path):
+    with run_folder.RunFolder(str(tmp_path)).locked():
+        pass  # the lock is free again, its file stays and still names this (living) process
+    (hint,) = RunFiles.scan(str(tmp_path)).hints()
+    assert re.fullmatch(rf"pid {os.getpid()} \(since [\d: -]+\) may still be running it", hint)
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    (tmp_path / ".lock").write_text(f"pid {gone.pid} on {socket.gethostname()}, since 2026-01-01 10:00:00")
+    assert RunFiles.scan(str(tmp_path)).hints() == []
+    (tmp_path / ".lock").write_text("pid 12 on gpu-node-7, since 2026-01-01 10:00:00")  # cannot be checked from here
+    assert RunFiles.scan(str(tmp_path)).hints() == [
+        "pid 12 on gpu-node-7 (since 2026-01-01 10:00:00) may still be running it"
+    ]

@@ -2,7 +2,9 @@
 
 import csv
 import io
+import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -267,3 +269,85 @@ def test_markdown_and_plot(root, tmp_path):
     assert "### Transfer benchmarks, 16-shot" in out and "mean ± sample std over seeds" in out
     assert "| BlackVIP " in out and "- dtd/BAR/vit_b16/shot16_ep5000/lr5_min0.1/seed4:" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+SVHN16 = f"svhn/{BV}/shot16_ep5000/hp"
+
+
+def test_a_cell_whose_folder_holds_an_unfinished_run_reads_n_of_m_and_is_listed(root):
+    checkpoint(root / SVHN16 / "seed4", "coordinator", 2500)
+    write_log(root / SVHN16 / "seed4", training_log(finished=False))
+    report = report_of(root)
+    transfer4, transfer16 = report.tables[:2]
+    assert as_dict(transfer16)["BlackVIP"]["SVHN"] == "42.0 ± 2.0 (3/4)"  # was "(3)": 3 of 4 passed off as all
+    assert transfer16.caption.endswith("; n/m = n of the folder's m runs have a result")
+    assert transfer4.caption == "mean ± sample std over seeds (n = number of seeds)"
+    titles = [title for title, _ in report.notes]
+    partial = report.notes[
+        titles.index("Cells marked n/m average only the runs with a result (the rest are listed below)")
+    ]
+    assert partial[1] == [f"BlackVIP / SVHN (16-shot): the mean of 3 of the 4 runs in {SVHN16}"]
+    title, lines = report.notes[-1]
+    assert title == "Runs without a result (5), not in the tables"
+    assert f"{SVHN16}/seed4: unfinished: last checkpoint model.pth.tar-2500, no results.json " in "\n".join(lines)
+
+
+def test_an_unreadable_results_json_is_named_with_what_to_do_and_left_out(root):
+    (root / SVHN16 / "seed3" / "results.json").write_text('{"trainer": "BLACKVIP", "accur')
+    report = report_of(root)
+    assert as_dict(report.tables[1])["BlackVIP"]["SVHN"] == "41.0 ± 1.4 (2/3)"
+    title, lines = report.notes[-2]
+    assert title == "Unreadable files (1), their runs not in the tables"
+    assert lines[0].startswith(f"{root}/{SVHN16}/seed3/results.json: unreadable results.json, not valid JSON (")
+    assert lines[0].endswith("; delete it and run the script again to rewrite it")
+    assert report.notes[-1][0] == "Runs without a result (4), not in the tables"
+
+
+def test_an_eval_only_result_is_neither_the_training_result_nor_a_seed(root):
+    eval_only = '{"trainer": "BLACKVIP", "dataset": "SVHN", "accuracy": 5.0}'
+    (root / SVHN16 / "seed1" / "results-eval.json").write_text(eval_only)
+    unfinished = root / SVHN16 / "seed4"
+    checkpoint(unfinished, "coordinator", 5000)
+    (unfinished / "results-eval.json").write_text(eval_only)
+    report = report_of(root)
+    assert as_dict(report.tables[1])["BlackVIP"]["SVHN"] == "42.0 ± 2.0 (3/4)"
+    assert (
+        f"{SVHN16}/seed4: unfinished: last checkpoint model.pth.tar-5000, no results.json (re-run the script to "
+        "resume); its results-eval.json is an --eval-only result, not the training result"
+    ) in report.notes[-1][1]
+
+
+def test_a_started_run_a_locked_run_and_a_validation_block_are_not_results(tmp_path):
+    root = tmp_path / "output"
+    (root / "a" / "seed1").mkdir(parents=True)
+    (root / "a" / "seed1" / "run.json").write_text("{}")
+    write_log(root / "a" / "seed2", training_log(finished=False))
+    (root / "a" / "seed2" / ".lock").write_text(f"pid {os.getpid()} on {socket.gethostname()}, since 2026-01-01 10:00")
+    validation = ["Evaluate on the *val* set", "=> result", "* accuracy: 50.0%"]
+    write_log(root / "a" / "seed3", training_log(finished=False, before_end=validation))
+    title, lines = report_of(root).notes[-1]
+    assert title == "Runs without a result (3), not in the tables"
+    assert lines == [
+        "a/seed1: no results.json",
+        f"a/seed2: log.txt without a result (failed or still running); pid {os.getpid()} (since 2026-01-01 10:00) "
+        "may still be running it",
+        "a/seed3: log.txt without a result (failed or still running)",
+    ]
+
+
+def test_strict_fails_after_printing_when_a_run_has_no_result(root, tmp_path, capsys):
+    from scripts import make_tables
+
+    assert make_tables.main([str(root), "--strict"]) == 1
+    out = capsys.readouterr()
+    assert "### Transfer benchmarks, 16-shot" in out.out and "### Runs without a result (4)" in out.out
+    assert out.err.strip() == "--strict: 4 run(s) without a result (0 with an unreadable file), listed above"
+    clean = tmp_path / "clean"
+    write_results(clean / "svhn" / "seed1", "BLACKVIP", "svhn", 1, 40.0, config=MAE)
+    assert make_tables.main([str(clean), "--strict"]) == 0
+
+
+def test_a_run_moved_aside_by_start_over_is_not_read(tmp_path):
+    root = tmp_path / "output"
+    write_results(root / "svhn" / "seed1" / ".replaced-20260101-100000", "BLACKVIP", "svhn", 1, 40.0, config=MAE)
+    assert tables.collect(str(root)) == ([], [])

@@ -1,18 +1,29 @@
-"""The ``results.json`` schema that train.py writes at the end of a run, and the one reader every tool uses.
+"""The ``results.json`` schema that train.py writes at the end of a run, the one reader every tool uses, and what
+a run folder holds before it has one.
 
 Fields a run does not produce (a foreign tool's file, a trainer without a black box) read as None, zero or
-empty, so readers can tell "not recorded" from a value; a file that is not such a JSON object raises
-``ResultsError`` naming the file.
+empty, so readers can tell "not recorded" from a value; fields this reader does not know are ignored. A file that
+is not such a JSON object raises ``ResultsError`` naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import os.path as osp
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-RESULTS_FILE = "results.json"
+# The files of a run folder that readers look at (trainers.run_folder writes run.json, .lock and results-eval.json).
+RESULTS_FILE = "results.json"  # the run's result, written once training (or a fresh --eval-only run) ends
+EVAL_RESULTS_FILE = "results-eval.json"  # --eval-only into a training run's folder: never the training result
+LOG_FILE = "log.txt"
+RUN_RECORD = "run.json"  # the run's identity, written when it starts
+LOCK_FILE = ".lock"  # locked by the process that runs it
+REWRITE_HINT = "delete it and run the script again to rewrite it"
 
 
 class ResultsError(ValueError):
@@ -67,16 +78,23 @@ class RunResults:
     steps: int | None = None
     queries_per_step: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None
 
     @classmethod
     def read(cls, path: str) -> RunResults:
-        """The results in the file ``path``; ResultsError naming the file when it is missing or malformed."""
+        """The results in the file ``path``; ResultsError naming the file and what to do when it is missing or
+        malformed."""
         try:
             with open(path) as f:
                 data = json.load(f)
-        except (OSError, ValueError) as e:
-            raise ResultsError(f"{path}: unreadable results.json ({e}); re-run the run to rewrite it") from e
-        return cls.from_dict(data, source=path)
+        except OSError as e:
+            raise ResultsError(f"{path}: unreadable results.json ({e.strerror or e})") from e
+        except ValueError as e:  # invalid JSON or text: truncated or damaged after train.py wrote it
+            raise ResultsError(f"{path}: unreadable results.json, not valid JSON ({e}); {REWRITE_HINT}") from e
+        try:
+            return cls.from_dict(data, source=path)
+        except ResultsError as e:
+            raise ResultsError(f"{e}; {REWRITE_HINT}") from e
 
     @classmethod
     def from_dict(cls, data: Any, source: str = RESULTS_FILE) -> RunResults:
@@ -102,6 +120,7 @@ class RunResults:
                 steps=_optional(data, "steps", int),
                 queries_per_step=_optional(data, "queries_per_step", int),
                 config=dict(_object(data, "config")),
+                fingerprint=_optional(data, "fingerprint", str),
             )
         except (TypeError, ValueError) as e:
             raise ResultsError(f"{source}: {e}") from e
@@ -144,3 +163,71 @@ def _queries(value: Mapping[str, Any]) -> Queries:
         usd_per_1k=float(_optional(value, "usd_per_1k", float) or 0.0),
         usd=float(_optional(value, "usd", float) or 0.0),
     )
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """What one run folder holds besides its result: the names in it and the checkpoint each ``<model>/checkpoint``
+    pointer names, so tools can tell a run that has not finished from a folder that is not a run."""
+
+    path: str
+    names: frozenset[str]
+    checkpoints: tuple[str, ...]
+
+    @classmethod
+    def scan(cls, path: str) -> RunFiles:
+        """The folder ``path`` as it is now (an unlistable folder reads as empty)."""
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            names = []
+        pointers = [osp.join(path, n, "checkpoint") for n in names if not n.startswith(".")]
+        return cls(path, frozenset(names), tuple(_pointer(p) for p in pointers if osp.isfile(p)))
+
+    def has(self, name: str) -> bool:
+        return name in self.names
+
+    @property
+    def is_run(self) -> bool:
+        """Whether a run started here: it holds a result, a log, an identity record or a checkpoint."""
+        return bool(self.checkpoints) or any(self.has(n) for n in (RESULTS_FILE, LOG_FILE, RUN_RECORD))
+
+    def hints(self) -> list[str]:
+        """Facts that qualify a missing result: the process that last locked the folder is alive; an evaluation is
+        not the result."""
+        holder = _live_holder(osp.join(self.path, LOCK_FILE)) if self.has(LOCK_FILE) else None
+        hints = [f"{holder} may still be running it"] if holder else []
+        if self.has(EVAL_RESULTS_FILE):
+            hints.append(f"its {EVAL_RESULTS_FILE} is an --eval-only result, not the training result")
+        return hints
+
+
+def _pointer(path: str) -> str:
+    """The checkpoint file a Dassl ``checkpoint`` pointer names ("?" when it cannot be read)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def _live_holder(lock_path: str) -> str | None:
+    """The process a lock file names ("pid N on HOST, since T", left there after it ends) when it is alive on this
+    host or runs on another host, which cannot be checked from here; None when it is gone or the file says nothing."""
+    try:
+        with open(lock_path, errors="replace") as f:
+            match = re.fullmatch(r"pid (\d+) on (\S+), since (.+)", f.read().strip())
+    except OSError:
+        return None
+    if match is None:
+        return None
+    pid, host, since = int(match[1]), match[2], match[3]
+    if host != socket.gethostname():
+        return f"pid {pid} on {host} (since {since})"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return f"pid {pid} (since {since})"

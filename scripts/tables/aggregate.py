@@ -1,5 +1,8 @@
 """Seed runs grouped into table cells (never averaged across hyper-parameter folders), and the tables built from them.
 
+A cell whose folder also holds runs without a result reads ``mean ± std (n/m)``: the mean of the n runs that have
+one out of the m in the folder, never passed off as the whole set.
+
 Column order and labels come from the dataset catalog, row order and labels from the method registry, and the
 paper's numbers from configs/paper/results.yaml.
 """
@@ -15,7 +18,7 @@ import yaml
 
 from datasets.catalog import synthetic_settings, transfer_datasets
 
-from .read import ZERO_SHOT, Row, Run, sorted_rows
+from .read import ZERO_SHOT, NoResult, Row, Run, sorted_rows
 
 PAPER_RESULTS = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), "configs", "paper", "results.yaml"
@@ -55,9 +58,11 @@ class Stats:
     def of(cls, values: list[float]) -> Stats:
         return cls(mean(values), stdev(values) if len(values) > 1 else None, len(values))
 
-    def text(self, digits: int) -> str:
+    def text(self, digits: int, of: int | None = None) -> str:
+        """``mean ± std (n)``, or ``(n/of)`` when the mean covers n of ``of`` runs."""
         spread = "" if self.std is None else f" ± {self.std:.{digits}f}"
-        return f"{self.mean:.{digits}f}{spread} ({self.n})"
+        count = f"{self.n}" if of is None or of == self.n else f"{self.n}/{of}"
+        return f"{self.mean:.{digits}f}{spread} ({count})"
 
 
 @dataclass
@@ -92,6 +97,10 @@ class Table:
     rows: list[list[str]]
     caption: str = "mean ± sample std over seeds (n = number of seeds)"
 
+    def mark_partial(self) -> None:
+        """Say in the caption that some cells average only the runs with a result."""
+        self.caption += "; n/m = n of the folder's m runs have a result"
+
 
 @dataclass
 class Report:
@@ -111,21 +120,32 @@ def cell(runs: list[Run], row: Row, setting: str, shots: int | None, patterns: l
 class TableBuilder:
     """Turns runs into the transfer, synthetic and cost tables, with the paper's numbers when asked."""
 
-    def __init__(self, runs: list[Run], paper: dict | None, patterns: list[str], columns: Columns) -> None:
+    def __init__(
+        self, runs: list[Run], paper: dict | None, patterns: list[str], columns: Columns, pending: dict[str, int]
+    ) -> None:
         self.runs, self.paper, self.patterns, self.columns = runs, paper, patterns, columns
+        self.pending = pending
         self.ambiguous: list[tuple[str, str, Cell]] = []
+        self.partial: list[tuple[str, str, Cell]] = []
 
     def cell(self, runs: list[Run], row: Row, setting: str, shots: int | None) -> Cell | None:
         return cell(runs, row, setting, shots, self.patterns)
 
+    def of(self, variant: str, runs: list[Run]) -> int:
+        """The runs in ``variant``'s folder: those with a result and those without."""
+        return len(runs) + self.pending.get(variant, 0)
+
     def cell_text(self, c: Cell | None, digits: int, where: str, row: Row) -> str:
         if c is None:
             return MISSING
+        text = c.stats.text(digits, self.of(c.shown, c.runs))
+        if self.pending.get(c.shown) and all((row.label, where) != (label, w) for label, w, _ in self.partial):
+            self.partial.append((row.label, where, c))
         if len(c.variants) > 1:
             if all((row.label, where) != (label, w) for label, w, _ in self.ambiguous):
                 self.ambiguous.append((row.label, where, c))
-            return c.stats.text(digits) + " *"
-        return c.stats.text(digits)
+            return text + " *"
+        return text
 
     def with_paper(self, ours: Stats | None, theirs: float | None, digits: int) -> list[str]:
         if self.paper is None:
@@ -146,6 +166,7 @@ class TableBuilder:
         return (keys.index(setting), "") if setting in keys else (len(keys), setting)
 
     def transfer(self, shots: int | None) -> Table:
+        partial_before = len(self.partial)
         runs = [r for r in self.runs if not r.synthetic and r.shots in (None, shots)]
         columns = sorted({r.setting for r in runs}, key=self.transfer_order)
         paper = (self.paper or {}).get("transfer", {})
@@ -164,7 +185,7 @@ class TableBuilder:
             body.append(line)
         title = f"Transfer benchmarks, {shots}-shot" if shots is not None else "Transfer benchmarks, zero-shot only"
         headers = self.headers([self.columns.label(s) for s in columns] + ["Avg", "Win"])
-        return Table(title, headers, body)
+        return self.table(title, headers, body, partial_before)
 
     def average(self, row: Row, means: dict[str, float], columns: list[str], paper: dict) -> list[str]:
         if not means:
@@ -193,6 +214,7 @@ class TableBuilder:
         return [text, MISSING if theirs is None else str(theirs), delta]
 
     def synthetic(self) -> Table:
+        partial_before = len(self.partial)
         runs = [r for r in self.runs if r.synthetic]
         trained = {(r.setting, r.shots) for r in runs if r.shots is not None}
         zs_only = {(r.setting, None) for r in runs if not any(s == r.setting for s, _ in trained)}
@@ -215,7 +237,15 @@ class TableBuilder:
                 line += [self.cell_text(c, 2, self.synthetic_label(setting, shots), row)]
                 line += self.with_paper(c.stats if c else None, theirs, 2)
             body.append(line)
-        return Table("Synthetic datasets", self.headers([self.synthetic_label(*c) for c in columns]), body)
+        headers = self.headers([self.synthetic_label(*c) for c in columns])
+        return self.table("Synthetic datasets", headers, body, partial_before)
+
+    def table(self, title: str, headers: list[str], body: list[list[str]], partial_before: int) -> Table:
+        """A table whose caption explains n/m when a cell of it averages only some of its folder's runs."""
+        table = Table(title, headers, body)
+        if len(self.partial) > partial_before:
+            table.mark_partial()
+        return table
 
     def synthetic_label(self, setting: str, shots: int | None) -> str:
         return self.columns.synthetic.get(setting, setting) + (f" ({shots}-shot)" if shots is not None else "")
@@ -249,10 +279,13 @@ class TableBuilder:
 
 
 def build_report(
-    runs: list[Run], unfinished: list[tuple[str, str]], paper: dict | None, patterns: list[str] | None = None
+    runs: list[Run], unfinished: list[NoResult], paper: dict | None, patterns: list[str] | None = None
 ) -> Report:
-    """The tables and the notes on variants and on runs without a result."""
-    builder = TableBuilder(runs, paper, patterns or [], paper_columns())
+    """The tables and the notes on variants, on cells averaging only some runs, and on runs without a result."""
+    pending: dict[str, int] = {}
+    for u in unfinished:
+        pending[u.variant] = pending.get(u.variant, 0) + 1
+    builder = TableBuilder(runs, paper, patterns or [], paper_columns(), pending)
     report = Report()
     transfer_runs = [r for r in runs if not r.synthetic]
     shot_counts = sorted({r.shots for r in transfer_runs if r.shots is not None})
@@ -271,14 +304,27 @@ def build_report(
             )
             for variant, vruns in sorted(c.variants.items()):
                 mark = "  <- shown" if variant == c.shown else ""
-                lines.append(f"    {variant}: {Stats.of([r.accuracy for r in vruns]).text(2)}{mark}")
+                stats = Stats.of([r.accuracy for r in vruns]).text(2, builder.of(variant, vruns))
+                lines.append(f"    {variant}: {stats}{mark}")
         lines.append("Choose the folder shown with --variant REGEX (matched against the paths above).")
         report.notes.append(("Cells marked * have runs from several hyper-parameter folders", lines))
-    if unfinished:
+    if builder.partial:
+        lines = [
+            f"{label} / {where}: the mean of {len(c.runs)} of the {builder.of(c.shown, c.runs)} runs in {c.shown}"
+            for label, where, c in builder.partial
+        ]
+        report.notes.append(("Cells marked n/m average only the runs with a result (the rest are listed below)", lines))
+    unreadable = sorted((u for u in unfinished if u.unreadable), key=lambda u: u.path)
+    if unreadable:
+        report.notes.append(
+            (f"Unreadable files ({len(unreadable)}), their runs not in the tables", [u.reason for u in unreadable])
+        )
+    others = sorted((u for u in unfinished if not u.unreadable), key=lambda u: u.path)
+    if others:
         report.notes.append(
             (
-                f"Runs without a result ({len(unfinished)}), not in the tables",
-                [f"{path}: {reason}" for path, reason in sorted(unfinished)],
+                f"Runs without a result ({len(others)}), not in the tables",
+                [f"{u.path}: {u.reason}" for u in others],
             )
         )
     return report

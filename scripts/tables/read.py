@@ -1,4 +1,5 @@
-"""Finding the runs under an output folder and reading each one's results.json into a table row and column."""
+"""Finding the runs under an output folder and reading each one's results.json into a table row and column, or
+saying why a run has none (unfinished, failed, or a file that cannot be read)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from datasets.catalog import dataset_info, setting_of
 from trainers.methods import DEFAULT_TABLE_ORDER, method_label, registered_methods
-from trainers.results import RESULTS_FILE, ResultsError, RunResults
+from trainers.results import LOG_FILE, RESULTS_FILE, ResultsError, RunFiles, RunResults
 
 ZERO_SHOT = "ZeroshotCLIP"
 PAPER_BACKBONE, PAPER_COORDINATOR = "ViT-B/16", "vit-mae-base"
@@ -85,49 +86,77 @@ def dataset_of(results: RunResults) -> tuple[str, bool]:
     return info.config, info.group == "synthetic"
 
 
+@dataclass(frozen=True)
+class NoResult:
+    """A run folder (relative to the output root) without a usable result, why, and whether a file in it could
+    not be read."""
+
+    path: str
+    reason: str
+    unreadable: bool = False
+
+    @property
+    def variant(self) -> str:
+        """The hyper-parameter folder holding the run, as ``Run.variant``."""
+        return osp.dirname(self.path)
+
+
 def run_folders(root: str) -> list[str]:
-    """Folders holding results.json, log.txt or a checkpoint (``<model>/checkpoint``); not searched further."""
+    """Folders where a run started (results.json, log.txt, run.json or a checkpoint); not searched further, and
+    hidden folders (a run moved aside into ``.replaced-<time>/``) not at all."""
     found = []
-    for folder, subdirs, files in os.walk(root):
-        subdirs.sort()
-        has_checkpoint = any(osp.isfile(osp.join(folder, d, "checkpoint")) for d in subdirs)
-        if RESULTS_FILE in files or "log.txt" in files or has_checkpoint:
+    for folder, subdirs, _ in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        if RunFiles.scan(folder).is_run:
             found.append(folder)
             subdirs.clear()
     return found
 
 
-def why_unfinished(folder: str) -> str:
-    """A short reason why a run folder has no usable result."""
-    checkpoints = [osp.join(folder, d, "checkpoint") for d in sorted(os.listdir(folder))]
-    latest = [open(p).read().strip() for p in checkpoints if osp.isfile(p)]
-    log = osp.join(folder, "log.txt")
-    text = open(log, errors="replace").read() if osp.isfile(log) else ""
-    if "=> result" in text and re.search(r"\* accuracy: [\d.]+%", text):
-        return "log.txt has a result but there is no results.json (killed while writing it, or another tool's run)"
-    if latest:
-        return f"unfinished: last checkpoint {latest[-1]}, no results.json (re-run the script to resume)"
-    if text:
-        return "log.txt without a result (failed or still running)"
-    return "no results.json"
+def has_test_result(log_text: str) -> bool:
+    """Whether the log holds a test-set result block (validation blocks during training do not count)."""
+    _, marker, tail = log_text.rpartition("Evaluate on the *test* set")
+    return bool(marker) and "=> result" in tail and re.search(r"\* accuracy: [\d.]+%", tail) is not None
 
 
-def read_run(folder: str, root: str) -> Run | str:
-    """The finished run in ``folder``, or the reason it has no usable result."""
-    path = osp.join(folder, RESULTS_FILE)
-    if not osp.isfile(path):
-        return why_unfinished(folder)
+def why_unfinished(run: RunFiles) -> str:
+    """A short reason why a run folder has no results.json, and what to do; OSError when its log cannot be read."""
+    text = ""
+    if run.has(LOG_FILE):
+        with open(osp.join(run.path, LOG_FILE), errors="replace") as f:
+            text = f.read()
+    if has_test_result(text):
+        reason = "log.txt has a result but there is no results.json (killed while writing it, or another tool's run)"
+    elif run.checkpoints:
+        reason = f"unfinished: last checkpoint {run.checkpoints[-1]}, no results.json (re-run the script to resume)"
+    elif text:
+        reason = "log.txt without a result (failed or still running)"
+    else:
+        reason = "no results.json"
+    return "; ".join([reason, *run.hints()])
+
+
+def read_run(folder: str, root: str) -> Run | NoResult:
+    """The finished run in ``folder``, or why it has no usable result."""
+    where, path = osp.relpath(folder, root), osp.join(folder, RESULTS_FILE)
+    run = RunFiles.scan(folder)
+    if not run.has(RESULTS_FILE):
+        try:
+            return NoResult(where, why_unfinished(run))
+        except OSError as e:
+            log = osp.join(folder, LOG_FILE)
+            return NoResult(where, f"{log}: unreadable log.txt ({e.strerror or e})", unreadable=True)
     try:
         results = RunResults.read(path)
     except ResultsError as e:
-        return str(e)
+        return NoResult(where, str(e), unreadable=True)
     if results.accuracy is None:
-        return "results.json without an accuracy"
+        return NoResult(where, "results.json without an accuracy")
     if results.trainer is None or results.dataset is None:
-        return "results.json without a trainer or dataset (not written by train.py)"
+        return NoResult(where, "results.json without a trainer or dataset (not written by train.py)")
     dataset, synthetic = dataset_of(results)
     return Run(
-        path=osp.relpath(folder, root),
+        path=where,
         variant=osp.relpath(osp.dirname(folder), root),
         row=row_of(results),
         dataset=dataset,
@@ -143,13 +172,13 @@ def read_run(folder: str, root: str) -> Run | str:
     )
 
 
-def collect(root: str) -> tuple[list[Run], list[tuple[str, str]]]:
-    """The finished runs under ``root``, and (folder, reason) for the runs without a result."""
+def collect(root: str) -> tuple[list[Run], list[NoResult]]:
+    """The finished runs under ``root``, and the runs without a result."""
     runs, unfinished = [], []
     for folder in run_folders(root):
         run = read_run(folder, root)
-        if isinstance(run, str):
-            unfinished.append((osp.relpath(folder, root), run))
+        if isinstance(run, NoResult):
+            unfinished.append(run)
         else:
             runs.append(run)
     return runs, unfinished
