@@ -221,24 +221,32 @@ def main(args: argparse.Namespace) -> dict:
     current = fingerprint(cfg)
     folder = RunFolder(cfg.OUTPUT_DIR)
     with folder.locked():
+        notes = []
+        if cfg.RESUME:
+            RunFolder(cfg.RESUME).check_identity(current)
         if args.start_over:
             moved = folder.start_over()
             if moved:
-                print(f"Moved the previous run in {cfg.OUTPUT_DIR} to {moved}")
+                notes.append(f"Moved the previous run in {cfg.OUTPUT_DIR} to {moved}")
         separate_eval = args.eval_only and folder.holds_training()
+        banner = ""
         if not separate_eval:
-            folder.check_identity(current)
-            if cfg.RESUME:
-                RunFolder(cfg.RESUME).check_identity(current)
+            if folder.check_identity(current):
+                notes.append(
+                    f"The earlier attempts in {cfg.OUTPUT_DIR} had another configuration and stopped before their "
+                    f"first checkpoint; their log and record were moved to {folder.start_over()}"
+                )
             attempt = folder.begin_attempt(current, "eval" if args.eval_only else "train")
             verb = "started" if attempt == 1 else "resumed"
-            banner = f"===== attempt {attempt}: {verb} on {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ====="
-        else:
-            banner = ""
+            banner = (
+                f"===== attempt {attempt}: {verb} on {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ====="
+            )
+        setup_logger(cfg.OUTPUT_DIR, append=not separate_eval, banner=banner)
+        for note in notes:
+            print(note)
         if cfg.SEED >= 0:
             print(f"Setting fixed seed: {cfg.SEED}")
             set_random_seed(cfg.SEED)
-        setup_logger(cfg.OUTPUT_DIR, append=not separate_eval, banner=banner)
         try:
             return run(args, cfg, failures, start, current, EVAL_RESULTS_FILE if separate_eval else RESULTS_FILE)
         except TrainingStopped as e:

@@ -13,11 +13,7 @@ import pytest
 from tests.helpers.results_tree import checkpoint, training_log, write_log, write_results
 from trainers import __version__, run_folder
 from trainers.results import (
-    EVAL_RESULTS_FILE,
-    LOCK_FILE,
-    RESULTS_FILE,
     REWRITE_HINT,
-    RUN_RECORD,
     QueryCount,
     ResultsError,
     RunFiles,
@@ -94,15 +90,6 @@ def test_the_fingerprint_is_read_and_unknown_fields_are_ignored():
     results = RunResults.from_dict({"accuracy": 50.0, "fingerprint": "30ef5653d8d42f71", "from_a_newer_version": [1]})
     assert results.fingerprint == "30ef5653d8d42f71" and results.accuracy == 50.0
     assert RunResults.from_dict({"accuracy": 50.0}).fingerprint is None
-
-
-def test_the_file_names_are_the_ones_the_run_folder_writes():
-    assert (RESULTS_FILE, EVAL_RESULTS_FILE, RUN_RECORD, LOCK_FILE) == (
-        run_folder.RESULTS_FILE,
-        run_folder.EVAL_RESULTS_FILE,
-        run_folder.RUN_RECORD,
-        run_folder.LOCK_FILE,
-    )
 
 
 def test_a_run_folder_is_one_where_a_run_started(tmp_path):

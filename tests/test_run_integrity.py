@@ -114,7 +114,7 @@ def test_a_different_run_into_a_used_folder_stops_and_touches_nothing(toy_root, 
     assert snapshot(out) == before
 
 
-def test_a_different_run_stops_before_its_first_checkpoint_too(toy_root, tmp_path, yamls, monkeypatch):
+def test_an_attempt_that_left_no_checkpoint_does_not_block_a_corrected_command(toy_root, tmp_path, yamls, monkeypatch):
     out = tmp_path / "out"
 
     def die(self):
@@ -124,8 +124,14 @@ def test_a_different_run_stops_before_its_first_checkpoint_too(toy_root, tmp_pat
     with pytest.raises(KeyboardInterrupt):
         run(toy_root, out, yamls)
     monkeypatch.undo()
-    with pytest.raises(RunFolderError, match="SEED: 1 -> 2"):
-        run(toy_root, out, yamls, seed=2)
+    results = run(toy_root, out, yamls, seed=2)
+    assert results["seed"] == 2
+    [moved] = [d for d in os.listdir(out) if d.startswith(".replaced-")]
+    assert RunFolder(str(out / moved)).record()["fingerprint"]["SEED"] == 1
+    log = (out / "log.txt").read_text()
+    assert "Setting fixed seed: 2" in log and "Setting fixed seed: 1" not in log
+    assert "had another configuration and stopped before their first checkpoint" in log
+    assert RunFolder(str(out)).record()["fingerprint"]["SEED"] == 2
 
 
 def test_start_over_moves_the_other_run_aside(toy_root, tmp_path, yamls):

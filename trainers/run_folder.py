@@ -25,11 +25,10 @@ from dassl.config import CfgNode
 from dassl.utils import mkdir_if_missing, write_json
 from trainers import __version__
 from trainers.config import result_neutral_keys
+from trainers.results import EVAL_RESULTS_FILE, LOCK_FILE, RESULTS_FILE, RUN_RECORD
 
-RUN_RECORD = "run.json"
-LOCK_FILE = ".lock"
-RESULTS_FILE = "results.json"
-EVAL_RESULTS_FILE = "results-eval.json"
+__all__ = ["EVAL_RESULTS_FILE", "LOCK_FILE", "RESULTS_FILE", "RUN_RECORD", "RunFolder", "RunFolderError"]
+
 VERSION_KEY = "toolkit_version"
 
 
@@ -157,8 +156,19 @@ class RunFolder:
 
     # --- identity
 
-    def check_identity(self, current: Mapping[str, Any], flag: str = "--start-over") -> None:
-        """Raise RunFolderError naming the differing keys when the folder holds a run with another fingerprint."""
+    def holds_state(self) -> bool:
+        """True if the folder holds something a run resumes from or reports (checkpoints or a results file)."""
+        return bool(self.checkpoint_dirs()) or any(
+            osp.isfile(self.file(name)) for name in (RESULTS_FILE, EVAL_RESULTS_FILE)
+        )
+
+    def check_identity(self, current: Mapping[str, Any], flag: str = "--start-over") -> list[str]:
+        """The keys in which the folder's run differs from ``current`` (empty: same run, or no run yet).
+
+        RunFolderError naming them when that run left checkpoints or results; when it left neither (it stopped
+        before its first checkpoint), nothing can be mixed up and the differences are returned for the caller
+        to move its log aside.
+        """
         recorded = self.recorded_fingerprint()
         if recorded is None:
             stored = self.checkpoint_digest()
@@ -173,11 +183,11 @@ class RunFolder:
                     f"Warning: {self.path} holds checkpoints without a run record (written by an older version); "
                     f"their configuration cannot be checked against this command."
                 )
-            return
+            return []
         if VERSION_KEY not in recorded:
             current = {k: v for k, v in current.items() if k != VERSION_KEY}
         diff = differences(recorded, current)
-        if diff:
+        if diff and self.holds_state():
             shown = "\n  ".join(diff[:20]) + (f"\n  ... and {len(diff) - 20} more" if len(diff) > 20 else "")
             raise RunFolderError(
                 f"{self.path} holds another run: this command differs in\n  {shown}\n"
@@ -185,6 +195,7 @@ class RunFolder:
                 f"or re-evaluate that run, or pass {flag} to move that run into {self.path}/.replaced-<time>/ and "
                 f"start this one from scratch."
             )
+        return diff
 
     def begin_attempt(self, current: Mapping[str, Any], mode: str) -> int:
         """Record the fingerprint (first attempt) and this attempt; returns the attempt number (1 = first)."""
