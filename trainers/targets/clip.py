@@ -198,9 +198,20 @@ def logit_dtype(device_type: str, logit_precision: str = "autocast") -> torch.dt
     """dtype of the image-text product: the active autocast's dtype with ``"autocast"`` (fp32 without one), else fp32."""
     if logit_precision not in LOGIT_PRECISIONS:
         raise ValueError(f"TARGET.CLIP.LOGIT_PRECISION must be one of {LOGIT_PRECISIONS}, got {logit_precision!r}")
-    if logit_precision == "autocast" and torch.is_autocast_enabled(device_type):
-        return torch.get_autocast_dtype(device_type)
+    if logit_precision == "autocast":
+        enabled, dtype = _autocast_state(device_type)
+        if enabled:
+            return dtype
     return torch.float32
+
+
+def _autocast_state(device_type: str) -> tuple[bool, torch.dtype]:
+    """Whether autocast is on for ``device_type`` and its dtype (torch >= 2.4 API, else the per-device one)."""
+    if hasattr(torch, "get_autocast_dtype"):
+        return torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+    if device_type == "cuda":
+        return torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype()
+    return torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
 
 
 def zero_shot_logits(
