@@ -272,3 +272,36 @@ def test_zeroshot_matches_hand_computed_clip(toy_root, tmp_path, dataset_yaml):
             correct += (pred == batch["label"]).sum().item()
             total += len(pred)
     assert total == 12 and results["accuracy"] == pytest.approx(100.0 * correct / total)
+
+
+@pytest.mark.parametrize("method", ["BLACKVIP", "VPOUR", "BAR"])
+def test_a_black_box_run_killed_mid_epoch_resumes_exactly_from_its_rolling_checkpoint(
+    method, toy_root, tmp_path, dataset_yaml, monkeypatch
+):
+    opts = ("OPTIM.MAX_EPOCH", 2, "TRAIN.CHECKPOINT_MINUTES", 1e-9, "INPUT.TRANSFORMS", "['random_flip', 'normalize']")
+    full = run(method, toy_root, tmp_path / "full", dataset_yaml, *opts)
+    cls = blackbox.BlackBoxTrainer
+    original = cls.forward_backward
+    calls = []
+
+    def killed_at_step_6(self, batch):
+        calls.append(1)
+        if len(calls) == 6:  # epoch 2, step 2: after the rolling checkpoint of step 5
+            raise Interrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(cls, "forward_backward", killed_at_step_6)
+    with pytest.raises(Interrupt):
+        run(method, toy_root, tmp_path / "part", dataset_yaml, *opts)
+    monkeypatch.undo()
+    name = {"BLACKVIP": "coordinator", "VPOUR": "prompter", "BAR": "program"}[method]
+    assert (tmp_path / "part" / name / "checkpoint").read_text().strip() == "model.pth.tar-1+1"
+    resumed = run(method, toy_root, tmp_path / "part", dataset_yaml, *opts)
+
+    a = load_checkpoint(str(tmp_path / "full" / name / "model.pth.tar-2"))
+    b = load_checkpoint(str(tmp_path / "part" / name / "model.pth.tar-2"))
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert a["optimizer"]["k"] == b["optimizer"]["k"] == 8
+    assert resumed["accuracy"] == full["accuracy"]
+    assert resumed["queries"]["train"] == full["queries"]["train"]
