@@ -491,3 +491,14 @@ def test_the_launcher_refuses_to_skip_a_finished_run_of_another_command(tmp_path
     assert "this command's" in finished_by_another_command(str(folder), [*args, "TRAINER.VPOUR.SP_AVG", "3"])
     write_json({"trainer": "VPOUR"}, str(folder / "results.json"))  # written before fingerprints: trusted as before
     assert finished_by_another_command(str(folder), [*args, "TRAINER.VPOUR.SP_AVG", "3"]) == ""
+
+
+def test_list_keys_shows_ranges_and_which_keys_cannot_change_a_result(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--list-keys", "TRAIN."])
+    listing = capsys.readouterr().out
+    assert "TRAIN.CHECKPOINT_MINUTES = 10.0  >= 0  [cannot change the result: may differ on resume]" in listing
+    with pytest.raises(SystemExit):
+        train.parse_args(["--list-keys", "OPTIM.MAX_EPOCH"])
+    listing = capsys.readouterr().out
+    assert "OPTIM.MAX_EPOCH = 10  >= 1\n" in listing

@@ -211,5 +211,7 @@ def describe_keys(prefix: str = "") -> str:
         if key.valid is not None:
             choices += f"  {key.valid}"
         compat = "  [reference compatibility: read by nothing here]" if key.compat else ""
+        if not key.result:
+            compat += "  [cannot change the result: may differ on resume]"
         lines.append(f"{key.name} = {key.default!r}{choices}{compat}\n    {key.help}")
     return "\n".join(lines)
