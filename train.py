@@ -17,9 +17,9 @@ import torch
 
 from dassl.config import CfgNode, get_cfg_default
 from dassl.engine import TrainingStopped, build_trainer
-from dassl.utils import close_logger, collect_env_info, set_random_seed, setup_logger, write_json
+from dassl.utils import CheckpointError, close_logger, collect_env_info, set_random_seed, setup_logger, write_json
 from trainers import __version__
-from trainers.config import describe_keys, extend_cfg, validate_cfg
+from trainers.config import ConfigError, describe_keys, extend_cfg, validate_cfg
 from trainers.plugins import load_plugins
 from trainers.run_folder import EVAL_RESULTS_FILE, RESULTS_FILE, RunFolder, RunFolderError, digest, fingerprint
 
@@ -300,5 +300,5 @@ def run(args: argparse.Namespace, cfg: CfgNode, failures: dict, start: float, cu
 if __name__ == "__main__":
     try:
         main(parse_args())
-    except RunFolderError as e:
+    except (RunFolderError, ConfigError, CheckpointError) as e:
         raise SystemExit(f"error: {e}") from None

@@ -502,3 +502,19 @@ def test_list_keys_shows_ranges_and_which_keys_cannot_change_a_result(capsys):
         train.parse_args(["--list-keys", "OPTIM.MAX_EPOCH"])
     listing = capsys.readouterr().out
     assert "OPTIM.MAX_EPOCH = 10  >= 1\n" in listing
+
+
+def test_the_command_line_reports_a_refused_value_without_a_traceback():
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--trainer", "VPOUR", "OPTIM.MAX_EPOCH", "0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "error: OPTIM.MAX_EPOCH must be >= 1, got 0 (training epochs). "
+        "Set it in the config file or on the command line, e.g. OPTIM.MAX_EPOCH 10."
+    )

@@ -69,6 +69,10 @@ class Range:
         return text
 
 
+class ConfigError(ValueError):
+    """A config value that is not allowed; the message names the key, the value and what is allowed."""
+
+
 POSITIVE = Range(0, low_open=True)
 NON_NEGATIVE = Range(0)
 AT_LEAST_ONE = Range(1)
@@ -189,9 +193,9 @@ def validate_cfg(cfg: CN, prefix: str = "") -> None:
         except KeyError:
             continue
         if allowed and value not in allowed:
-            raise ValueError(f"{key.name} must be one of {allowed}, got {value!r} ({key.help})")
+            raise ConfigError(f"{key.name} must be one of {allowed}, got {value!r} ({key.help})")
         if key.valid is not None and not key.valid(value):
-            raise ValueError(
+            raise ConfigError(
                 f"{key.name} must be {key.valid}, got {value!r} ({key.help}). "
                 f"Set it in the config file or on the command line, e.g. {key.name} {key.default!r}."
             )
