@@ -22,6 +22,7 @@ from trainers import __version__
 from trainers.config import ConfigError, describe_keys, extend_cfg, validate_cfg
 from trainers.plugins import load_plugins
 from trainers.run_folder import EVAL_RESULTS_FILE, RESULTS_FILE, RunFolder, RunFolderError, digest, fingerprint
+from trainers.targets import BudgetExceeded
 
 
 def check_requested_plugins(cfg: CfgNode, failures: dict[str, str]) -> None:
@@ -300,5 +301,5 @@ def run(args: argparse.Namespace, cfg: CfgNode, failures: dict, start: float, cu
 if __name__ == "__main__":
     try:
         main(parse_args())
-    except (RunFolderError, ConfigError, CheckpointError) as e:
+    except (RunFolderError, ConfigError, CheckpointError, BudgetExceeded) as e:
         raise SystemExit(f"error: {e}") from None

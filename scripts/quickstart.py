@@ -72,13 +72,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--budget", type=float, default=1.0, help=f"multiplies the training length ({EPOCHS * 5} steps per run at 1.0)"
     )
+    parser.add_argument(
+        "--query-budget",
+        type=int,
+        default=0,
+        metavar="IMAGES",
+        help="most images each training run may send to the black box, its final test included "
+        "(TARGET.BUDGET_IMAGES; 0 = no limit); a run stops before the step that would exceed it",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs in parallel")
     parser.add_argument("--data", default="data/quickstart", help="data root (created if needed)")
     parser.add_argument("--output", default="output/quickstart", help="output root")
     args = parser.parse_args(argv)
-    if args.budget <= 0 or args.jobs < 1:
-        parser.error("--budget must be > 0 and --jobs >= 1")
+    if args.budget <= 0 or args.jobs < 1 or args.query_budget < 0:
+        parser.error("--budget must be > 0, --jobs >= 1 and --query-budget >= 0")
     args.data, args.output = osp.abspath(args.data), osp.abspath(args.output)
     return args
 
@@ -123,6 +131,8 @@ def plan(args: argparse.Namespace, methods: list[Method]) -> list[Job]:
     for method in reversed(methods):
         for seed in args.seeds:
             folder = method.trainer if method.trainer == ZERO_SHOT else f"{method.trainer}/ep{epochs(args.budget)}"
+            if args.query_budget and method.trainer != ZERO_SHOT:
+                folder += f"_q{args.query_budget}"
             jobs.append(Job(method, seed, osp.join(args.output, folder, f"seed{seed}")))
     return jobs
 
@@ -146,7 +156,8 @@ def command(job: Job, args: argparse.Namespace) -> list[str]:
     ]
     if job.method.trainer == ZERO_SHOT:
         return cmd + ["--eval-only"]
-    return cmd + ["OPTIM.MAX_EPOCH", str(epochs(args.budget))]
+    cmd += ["OPTIM.MAX_EPOCH", str(epochs(args.budget))]
+    return cmd + (["TARGET.BUDGET_IMAGES", str(args.query_budget)] if args.query_budget else [])
 
 
 def run(job: Job, args: argparse.Namespace, threads: int) -> RunResults:
@@ -184,7 +195,8 @@ def run_all(jobs: list[Job], args: argparse.Namespace) -> tuple[dict[Job, RunRes
             r = results[job]
             print(
                 f"[{k}/{len(jobs)}] {clock(time.time() - start)} {job.name}: {r.accuracy:.1f}% "
-                f"({r.queries.images('train'):,} training image queries, {clock(r.wall_time_s or 0.0)})",
+                f"({r.queries.images('train'):,} training image queries, {clock(r.wall_time_s or 0.0)})"
+                + (" - stopped by its query budget" if r.stopped_by == "budget" else ""),
                 flush=True,
             )
     return results, failures
@@ -230,6 +242,12 @@ def summary(results: dict[Job, RunResults], methods: list[Method], args: argpars
         f"training steps per run (budget {args.budget:g}). Queries count training images sent to the black box.",
         f"Total wall time {clock(elapsed)} with {args.jobs} run(s) in parallel.",
     ]
+    stopped = sum(r.stopped_by == "budget" for r in results.values())
+    if stopped:
+        notes.append(
+            f"{stopped} of {len(results)} runs stopped before their query budget of {args.query_budget:,} images "
+            f"(final test included) was exceeded; their rows show what they trained."
+        )
     return tabulate(rows, headers=headers, disable_numparse=True) + "\n\n" + "\n".join(notes)
 
 

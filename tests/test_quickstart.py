@@ -39,3 +39,21 @@ def test_quickstart_runs_every_method_and_prints_the_bill(tmp_path):
 def test_quickstart_rejects_bad_options():
     done = subprocess.run([sys.executable, "scripts/quickstart.py", "--budget", "0"], capture_output=True, text=True)
     assert done.returncode == 2 and "--budget must be > 0" in done.stderr
+
+
+@pytest.mark.real
+@pytest.mark.slow
+def test_quickstart_with_a_query_budget_stops_runs_before_it_and_says_so(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    cmd = ["bash", SCRIPT, "--budget", "0.02", "--seeds", "1", "--data", str(data), "--output", str(out)]
+    cmd += ["--query-budget", "3000"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = {json.loads(p.read_text())["trainer"]: json.loads(p.read_text()) for p in out.rglob("results.json")}
+    # 1,000 test images are reserved; 2,000 remain for training: 6 of the 10 steps of 320 images, all 10 of BAR's 192
+    for trainer in ("BLACKVIP", "VPOUR"):
+        r = results[trainer]
+        assert r["stopped_by"] == "budget" and r["steps"] == 6 and r["queries"]["total"]["images"] == 6 * 320 + 1000
+    assert results["BAR"]["stopped_by"] is None and results["BAR"]["steps"] == 10
+    assert "2 of 4 runs stopped before their query budget of 3,000 images" in done.stdout
+    assert "BlackVIP seed 1" in done.stdout and "stopped by its query budget" in done.stdout

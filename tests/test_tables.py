@@ -351,3 +351,14 @@ def test_a_run_moved_aside_by_start_over_is_not_read(tmp_path):
     root = tmp_path / "output"
     write_results(root / "svhn" / "seed1" / ".replaced-20260101-100000", "BLACKVIP", "svhn", 1, 40.0, config=MAE)
     assert tables.collect(str(root)) == ([], [])
+
+
+def test_a_run_stopped_by_its_budget_is_in_the_table_and_named_in_a_note(tmp_path):
+    root = tmp_path / "output"
+    folder = root / "svhn" / "VPOUR" / "hp" / "seed1"
+    write_results(folder, "VPOUR", "svhn", 1, 31.0, train_images=8_000, extra={"stopped_by": "budget", "steps": 50})
+    report = report_of(root)
+    assert any("31.0" in " ".join(row) for table in report.tables for row in table.rows)
+    notes = dict(report.notes)
+    title = "Runs that stopped early (1), in the tables with what they trained"
+    assert notes[title] == ["svhn/VPOUR/hp/seed1: stopped by its query budget after 50 steps, 8,000 training images"]

@@ -79,6 +79,8 @@ class RunResults:
     queries_per_step: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
+    stopped_by: str | None = None
+    budget_images: int | None = None
 
     @classmethod
     def read(cls, path: str) -> RunResults:
@@ -121,6 +123,8 @@ class RunResults:
                 queries_per_step=_optional(data, "queries_per_step", int),
                 config=dict(_object(data, "config")),
                 fingerprint=_optional(data, "fingerprint", str),
+                stopped_by=_optional(data, "stopped_by", str),
+                budget_images=_optional(data, "budget_images", int),
             )
         except (TypeError, ValueError) as e:
             raise ResultsError(f"{source}: {e}") from e

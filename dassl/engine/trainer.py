@@ -49,6 +49,15 @@ class TrainingStopped(Exception):
         )
 
 
+class StopTraining(Exception):
+    """Raised by a trainer to end training early by its own rule (e.g. a query budget): the run still evaluates and
+    writes its results, with ``reason`` recorded as ``stopped_by``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
 def _latest_checkpoint(fdir: str) -> str:
     with open(osp.join(fdir, "checkpoint")) as f:
         return osp.join(fdir, f.readline().strip("\n"))
@@ -67,6 +76,7 @@ class TrainerBase:
         self.attempt_start = self._epoch_start = time.time()
         self.best_result = -np.inf
         self.stop_signal: int | None = None
+        self.stopped_by: str | None = None
         self.run_fingerprint = ""
         """Digest of what determines the run's result (set by train.py), stored in every checkpoint."""
         self._resume_position: tuple[int, dict | None, dict | None] = (0, None, None)
@@ -279,6 +289,10 @@ class TrainerBase:
                 self.run_epoch()
                 self.train_seconds += time.time() - self._epoch_start
                 self.after_epoch()
+        except StopTraining as stop:
+            self.train_seconds += time.time() - self._epoch_start
+            self.stopped_by = stop.reason
+            print(f"Training stopped early: {stop}")
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

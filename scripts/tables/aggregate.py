@@ -314,6 +314,18 @@ def build_report(
             for label, where, c in builder.partial
         ]
         report.notes.append(("Cells marked n/m average only the runs with a result (the rest are listed below)", lines))
+    stopped = sorted((r for r in runs if r.stopped_by), key=lambda r: r.path)
+    if stopped:
+        report.notes.append(
+            (
+                f"Runs that stopped early ({len(stopped)}), in the tables with what they trained",
+                [
+                    f"{r.path}: stopped by its {'query budget' if r.stopped_by == 'budget' else r.stopped_by} after "
+                    f"{r.steps} steps, {r.train_images:,} training images"
+                    for r in stopped
+                ],
+            )
+        )
     unreadable = sorted((u for u in unfinished if u.unreadable), key=lambda u: u.path)
     if unreadable:
         report.notes.append(

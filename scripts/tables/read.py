@@ -67,6 +67,8 @@ class Run:
     learnable: int | None
     train_time_s: float
     mtime: float
+    stopped_by: str | None = None
+    steps: int | None = None
 
 
 def row_of(results: RunResults) -> Row:
@@ -169,6 +171,8 @@ def read_run(folder: str, root: str) -> Run | NoResult:
         learnable=results.learnable_parameters,
         train_time_s=results.train_time_s or 0.0,
         mtime=osp.getmtime(path),
+        stopped_by=results.stopped_by,
+        steps=results.steps,
     )
 
 

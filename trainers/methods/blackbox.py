@@ -117,6 +117,9 @@ class BlackBoxTrainer(PromptedTargetTrainer):
     def get_current_lr(self, names=None) -> float:
         return self._gain
 
+    def images_per_sample(self) -> int:
+        return self.zo.queries_per_step
+
     def parse_batch_train(self, batch: dict):
         return batch["img"].to(self.device), batch["label"].to(self.device)
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os.path as osp
 from typing import ClassVar
 
 import torch
 
 from dassl.config import CfgNode
-from dassl.engine import TrainerX
+from dassl.engine import StopTraining, TrainerX
+from dassl.utils import write_json
 from trainers.config import validate_cfg
 from trainers.prompters import Prompter
-from trainers.targets import Target, build_target
+from trainers.targets import BudgetExceeded, Target, build_target
+
+QUERY_LEDGER = "queries.json"
+"""Query counts as of the latest checkpoint or evaluation, so a resumed run keeps its earlier attempts' evaluations."""
 
 DEFAULT_TABLE_ORDER = 100
 """Table row of a method that does not set ``table_order``: after the paper's methods."""
@@ -51,8 +57,43 @@ class PromptedTargetTrainer(TrainerX):
         return {"queries": self.target.counter.state_dict()}
 
     def load_extra_checkpoint_state(self, state: dict) -> None:
-        if "queries" in state:
-            self.target.counter.load_state_dict(state["queries"])
+        """Counts as of the checkpoint, plus the evaluation queries earlier attempts sent after it (they are not
+        sent again, unlike training steps, so only the ledger knows them)."""
+        if "queries" not in state:
+            return
+        counts = {key: dict(value) for key, value in state["queries"].items()}
+        ledger = self._read_ledger()
+        for key in ("images", "calls"):
+            for split, value in ledger.get(key, {}).items():
+                if split != "train":
+                    counts[key][split] = max(int(value), int(counts[key].get(split, 0)))
+        self.target.counter.load_state_dict(counts)
+
+    @property
+    def ledger_path(self) -> str:
+        return osp.join(self.output_dir, QUERY_LEDGER)
+
+    def _read_ledger(self) -> dict:
+        try:
+            with open(self.ledger_path) as f:
+                data = json.load(f)
+            return data if isinstance(data, dict) else {}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            print(
+                f"Warning: {self.ledger_path} is unreadable ({e}); evaluation queries of earlier attempts are not added"
+            )
+            return {}
+
+    def write_ledger(self) -> None:
+        """Record the counts in ``OUTPUT_DIR/queries.json`` (after every checkpoint and evaluation)."""
+        write_json(self.target.counter.state_dict(), self.ledger_path)
+
+    def save_model(self, *args, **kwargs) -> str:
+        path = super().save_model(*args, **kwargs)
+        self.write_ledger()
+        return path
 
     def after_train(self) -> None:
         print(self.target.counter.summary_line())
@@ -61,4 +102,99 @@ class PromptedTargetTrainer(TrainerX):
     def run_info(self) -> dict:
         info = super().run_info()
         info.update({"learnable_parameters": self.prompter.num_learnable(), "queries": self.target.counter.as_dict()})
+        info["stopped_by"] = self.stopped_by
+        if self.target.budget.limited:
+            info["budget_images"] = self.target.budget.images
         return info
+
+    # --- query plan and budget
+
+    def images_per_sample(self) -> int:
+        """Target images one training image costs per step (1 here; K perturbations cost more)."""
+        return 1
+
+    def train_batch_sizes(self) -> list[int]:
+        """The size of every training batch of one epoch, in order."""
+        loader = self.train_loader_x
+        full, rest = divmod(len(loader.sampler), loader.batch_size)
+        return [loader.batch_size] * full + ([] if loader.drop_last or rest == 0 else [rest])
+
+    def validates_each_epoch(self) -> bool:
+        return not self.cfg.TEST.NO_TEST and self.cfg.TEST.FINAL_MODEL == "best_val" and self.val_loader is not None
+
+    def next_images(self, epoch: int, batches_done: int) -> int:
+        """Images the run sends next, after ``batches_done`` steps of epoch ``epoch`` (0-based): the next step, and
+        the validation that ends an epoch."""
+        sizes = self.train_batch_sizes()
+        if batches_done < len(sizes):
+            return sizes[batches_done] * self.images_per_sample()
+        images = len(self.val_loader.dataset) if self.validates_each_epoch() else 0
+        if epoch + 1 < self.max_epoch:
+            images += sizes[0] * self.images_per_sample()
+        return images
+
+    def print_query_plan(self) -> None:
+        """The queries of the full schedule (and their cost), and what the budget allows; reserves the final test."""
+        per_epoch = sum(self.train_batch_sizes()) * self.images_per_sample()
+        val = len(self.val_loader.dataset) if self.validates_each_epoch() else 0
+        test = 0 if self.cfg.TEST.NO_TEST else len(self.test_loader.dataset)
+        total = self.max_epoch * (per_epoch + val) + test
+        counter, budget = self.target.counter, self.target.budget
+        line = f"Planned target queries: {self.max_epoch} epochs x ({per_epoch} train"
+        line += f" + {val} val)" if val else ")"
+        line += f" + {test} test = {total} images"
+        if counter.usd_per_1k > 0:
+            line += f" (USD {total / 1000 * counter.usd_per_1k:.2f} at {counter.usd_per_1k} per 1k images)"
+        print(line)
+        if not budget.limited:
+            return
+        budget.reserved = {"test": counter.images("test") + test}
+        print(
+            f"Query budget: {budget.source}; {counter.images()} already sent, {test} reserved for the final test"
+            + (
+                ""
+                if total + counter.images() <= budget.images
+                else "; training stops before the step that would exceed it"
+            )
+        )
+
+    def before_train(self) -> None:
+        super().before_train()
+        self.print_query_plan()
+        if not self.target.budget.limited or self.start_epoch >= self.max_epoch:
+            return
+        skip = self._resume_position[0]
+        needed = (
+            self.next_images(self.start_epoch, skip) if skip else self.train_batch_sizes()[0] * self.images_per_sample()
+        )
+        if not self.target.budget.fits(self.target.counter, "train", needed):
+            raise BudgetExceeded(
+                f"The query budget ({self.target.budget.source}) leaves {self.target.budget.available(self.target.counter, 'train')} "
+                f"images for training after the final test's reserve, and the next step needs {needed}. Nothing was "
+                f"sent. Raise the budget and run the same command to continue."
+            )
+
+    def after_step(self, batches_done: int, epoch_rng_state: dict) -> None:
+        super().after_step(batches_done, epoch_rng_state)
+        budget = self.target.budget
+        if not budget.limited:
+            return
+        needed = self.next_images(self.epoch, batches_done)
+        if needed and not budget.fits(self.target.counter, "train", needed):
+            path = self.save_model(self.epoch, self.output_dir, batches=batches_done, epoch_rng_state=epoch_rng_state)
+            raise StopTraining(
+                "budget",
+                f"the query budget ({budget.source}) does not cover the next {needed} images "
+                f"({self.target.counter.images()} sent, {budget.available(self.target.counter, 'train')} left before "
+                f"the final test's reserve); checkpoint {path}. Raise the budget and run the same command to continue.",
+            )
+
+    def test(self, split: str | None = None) -> float:
+        split = split or self.cfg.TEST.SPLIT
+        loader = self.val_loader if split == "val" and self.val_loader is not None else self.test_loader
+        self.target.budget.check(
+            self.target.counter, "val" if loader is self.val_loader else "test", len(loader.dataset)
+        )
+        result = super().test(split)
+        self.write_ledger()
+        return result

@@ -15,6 +15,7 @@ from .base import (
     register_target,
     target_names,
 )
+from .budget import Budget, BudgetExceeded
 from .classifier import CLASSIFIER_ARCHS, ClassifierTarget
 from .clip import OPENAI_ARCHS, TINY_ARCHS, CLIPTarget
 from .label_map import SEMANTIC_TEMPERATURE, IndexMap, SemanticMap
@@ -30,6 +31,8 @@ __all__ = [
     "SEMANTIC_TEMPERATURE",
     "TARGET_REGISTRY",
     "TINY_ARCHS",
+    "Budget",
+    "BudgetExceeded",
     "CLIPTarget",
     "ClassifierTarget",
     "IndexMap",

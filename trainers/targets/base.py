@@ -19,6 +19,8 @@ from dassl.config import CfgNode
 from dassl.utils import Registry
 from trainers.config import NON_NEGATIVE, ConfigKey, declare_keys
 
+from .budget import Budget
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -54,6 +56,22 @@ KEYS = declare_keys(
         "USD_PER_1K",
         0.0,
         "price of 1,000 image queries in USD, reported beside the counts (0 = no cost line)",
+        valid=NON_NEGATIVE,
+        result=False,
+    ),
+    ConfigKey(
+        "BUDGET_IMAGES",
+        0,
+        "most images the run may send to the target, training and evaluation together; training stops before a "
+        "step that would exceed it (0 = no limit)",
+        valid=NON_NEGATIVE,
+        result=False,
+    ),
+    ConfigKey(
+        "BUDGET_USD",
+        0.0,
+        "most USD the run may spend on queries at TARGET.USD_PER_1K (0 = no limit); the tighter of the two budgets "
+        "applies",
         valid=NON_NEGATIVE,
         result=False,
     ),
@@ -139,7 +157,8 @@ class Target:
     Images are normalised with ``input_mean``/``input_std`` (the config's ``INPUT.PIXEL_MEAN/STD``); the
     target converts them to the model's normalisation and resizes them bicubically (antialiased) to
     ``input_size`` when their side differs. A request of N images makes ``ceil(N / max_batch)`` model calls
-    (one when ``max_batch`` is 0) and is counted as such on ``counter`` under the given split.
+    (one when ``max_batch`` is 0) and is counted as such on ``counter`` under the given split. A request that
+    would exceed ``budget`` raises ``BudgetExceeded`` before anything is sent.
     """
 
     classnames: list[str]
@@ -147,6 +166,7 @@ class Target:
     input_size: int
     max_batch: int
     counter: QueryCounter
+    budget: Budget
 
     def __init__(
         self,
@@ -154,6 +174,7 @@ class Target:
         *,
         max_batch: int = 0,
         counter: QueryCounter | None = None,
+        budget: Budget | None = None,
         precision: str = "fp32",
         device: str | torch.device = "cpu",
         input_mean: Sequence[float] = CLIP_MEAN,
@@ -169,6 +190,7 @@ class Target:
         self.num_classes = len(self.classnames)
         self.max_batch = int(max_batch)
         self.counter = counter if counter is not None else QueryCounter()
+        self.budget = budget if budget is not None else Budget()
         self.precision = precision
         self.device = torch.device(device)
         self._dtype = precision_dtype(precision, self.device)
@@ -221,6 +243,7 @@ class Target:
         self._check(images)
         if len(images) == 0:
             return images.new_zeros((0, self.num_classes), dtype=torch.float32)
+        self.budget.check(self.counter, split, len(images))
         out = []
         for chunk in images.split(self.max_batch or len(images)):
             out.append(self._logits(self._prepare(chunk)).float())
@@ -267,6 +290,7 @@ def common_target_args(cfg: CfgNode, device: str | torch.device) -> dict[str, An
     return dict(
         max_batch=int(t.MAX_BATCH),
         counter=QueryCounter(float(t.USD_PER_1K)),
+        budget=Budget.from_cfg(cfg),
         precision=t.PRECISION,
         device=device,
         input_mean=tuple(cfg.INPUT.PIXEL_MEAN),
