@@ -222,26 +222,7 @@ def main(args: argparse.Namespace) -> dict:
     current = fingerprint(cfg)
     folder = RunFolder(cfg.OUTPUT_DIR)
     with folder.locked():
-        notes = []
-        if cfg.RESUME:
-            RunFolder(cfg.RESUME).check_identity(current)
-        if args.start_over:
-            moved = folder.start_over()
-            if moved:
-                notes.append(f"Moved the previous run in {cfg.OUTPUT_DIR} to {moved}")
-        separate_eval = args.eval_only and folder.holds_training()
-        banner = ""
-        if not separate_eval:
-            if folder.check_identity(current):
-                notes.append(
-                    f"The earlier attempts in {cfg.OUTPUT_DIR} had another configuration and stopped before their "
-                    f"first checkpoint; their log and record were moved to {folder.start_over()}"
-                )
-            attempt = folder.begin_attempt(current, "eval" if args.eval_only else "train")
-            verb = "started" if attempt == 1 else "resumed"
-            banner = (
-                f"===== attempt {attempt}: {verb} on {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ====="
-            )
+        separate_eval, banner, notes = claim_folder(folder, cfg, current, args)
         setup_logger(cfg.OUTPUT_DIR, append=not separate_eval, banner=banner)
         for note in notes:
             print(note)
@@ -256,6 +237,35 @@ def main(args: argparse.Namespace) -> dict:
         finally:
             sys.stdout.flush()
             close_logger()
+
+
+def claim_folder(
+    folder: RunFolder, cfg: CfgNode, current: dict, args: argparse.Namespace
+) -> tuple[bool, str, list[str]]:
+    """Check (and record) that the locked output folder may take this run, before anything is written to it.
+
+    Returns whether this is an evaluation beside a training run (its own results file), the log's attempt line,
+    and notes for the log. RunFolderError when the folder (or ``RESUME``) holds another run.
+    """
+    notes = []
+    if cfg.RESUME:
+        RunFolder(cfg.RESUME).check_identity(current)
+    if args.start_over:
+        moved = folder.start_over()
+        if moved:
+            notes.append(f"Moved the previous run in {cfg.OUTPUT_DIR} to {moved}")
+    separate_eval = args.eval_only and folder.holds_training()
+    if separate_eval:
+        return True, "", notes
+    if folder.check_identity(current):
+        notes.append(
+            f"The earlier attempts in {cfg.OUTPUT_DIR} had another configuration and stopped before their first "
+            f"checkpoint; their log and record were moved to {folder.start_over()}"
+        )
+    attempt = folder.begin_attempt(current, "eval" if args.eval_only else "train")
+    verb = "started" if attempt == 1 else "resumed"
+    banner = f"===== attempt {attempt}: {verb} on {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ====="
+    return False, banner, notes
 
 
 def run(args: argparse.Namespace, cfg: CfgNode, failures: dict, start: float, current: dict, results_name: str) -> dict:
