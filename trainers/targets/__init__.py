@@ -19,6 +19,7 @@ from .budget import Budget, BudgetExceeded
 from .classifier import CLASSIFIER_ARCHS, ClassifierTarget
 from .clip import OPENAI_ARCHS, TINY_ARCHS, CLIPTarget
 from .label_map import SEMANTIC_TEMPERATURE, IndexMap, SemanticMap
+from .remote import LoopbackSession, RemoteTarget, RemoteTargetError
 from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE, build_prompts, template_for
 
 __all__ = [
@@ -36,7 +37,10 @@ __all__ = [
     "CLIPTarget",
     "ClassifierTarget",
     "IndexMap",
+    "LoopbackSession",
     "QueryCounter",
+    "RemoteTarget",
+    "RemoteTargetError",
     "SemanticMap",
     "Target",
     "build_prompts",
