@@ -161,7 +161,9 @@ def test_injected_faults_are_retried_and_leave_the_result_unchanged(
     assert disturbed["queries"] == remote["queries"]  # retried requests are not billed twice
     a, b = prompter_weights(remote_out), prompter_weights(tmp_path / "faults")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert built[0].retries == 5
+    assert built[0].retries == 5 and disturbed["retries"] == 5 and remote["retries"] == 0
+    log = (tmp_path / "faults" / "log.txt").read_text()
+    assert "; 5 requests resent after a failure (not billed)" in log
     times = [t for t, _ in proxy.seen]
     assert times[2] - times[1] >= 1.0  # the 429's Retry-After was honoured
 

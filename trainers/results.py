@@ -81,6 +81,7 @@ class RunResults:
     fingerprint: str | None = None
     stopped_by: str | None = None
     budget_images: int | None = None
+    retries: int | None = None
 
     @classmethod
     def read(cls, path: str) -> RunResults:
@@ -125,6 +126,7 @@ class RunResults:
                 fingerprint=_optional(data, "fingerprint", str),
                 stopped_by=_optional(data, "stopped_by", str),
                 budget_images=_optional(data, "budget_images", int),
+                retries=_optional(data, "retries", int),
             )
         except (TypeError, ValueError) as e:
             raise ResultsError(f"{source}: {e}") from e

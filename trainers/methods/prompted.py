@@ -54,11 +54,16 @@ class PromptedTargetTrainer(TrainerX):
         return self.target(self.prompter(images), split=self.eval_split)
 
     def extra_checkpoint_state(self) -> dict:
-        return {"queries": self.target.counter.state_dict()}
+        state = {"queries": self.target.counter.state_dict()}
+        if hasattr(self.target, "retries"):
+            state["retries"] = int(self.target.retries)
+        return state
 
     def load_extra_checkpoint_state(self, state: dict) -> None:
         """Counts as of the checkpoint, plus the evaluation queries earlier attempts sent after it (they are not
         sent again, unlike training steps, so only the ledger knows them)."""
+        if "retries" in state and hasattr(self.target, "retries"):
+            self.target.retries = int(state["retries"])
         if "queries" not in state:
             return
         counts = {key: dict(value) for key, value in state["queries"].items()}
@@ -96,13 +101,18 @@ class PromptedTargetTrainer(TrainerX):
         return path
 
     def after_train(self) -> None:
-        print(self.target.counter.summary_line())
+        line = self.target.counter.summary_line()
+        if hasattr(self.target, "retries"):
+            line += f"; {self.target.retries} requests resent after a failure (not billed)"
+        print(line)
         super().after_train()
 
     def run_info(self) -> dict:
         info = super().run_info()
         info.update({"learnable_parameters": self.prompter.num_learnable(), "queries": self.target.counter.as_dict()})
         info["stopped_by"] = self.stopped_by
+        if hasattr(self.target, "retries"):
+            info["retries"] = int(self.target.retries)
         if self.target.budget.limited:
             info["budget_images"] = self.target.budget.images
         return info
