@@ -233,7 +233,7 @@ def main(args: argparse.Namespace) -> dict:
             return run(args, cfg, failures, start, current, EVAL_RESULTS_FILE if separate_eval else RESULTS_FILE)
         except TrainingStopped as e:
             print(e)
-            raise SystemExit(128 + e.signum) from None
+            raise SystemExit(e.exit_code) from None
         finally:
             sys.stdout.flush()
             close_logger()

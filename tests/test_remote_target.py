@@ -198,3 +198,30 @@ def test_a_remote_run_stops_before_exceeding_its_budget(undisturbed, server, toy
     q = stopped["queries"]
     assert stopped["stopped_by"] == "budget" and q["total"]["images"] <= 100
     assert q["train"]["images"] == 5 * 16 and q["test"]["images"] == 12 and stopped["steps"] == 5
+
+
+def test_an_endpoint_that_goes_down_mid_run_stops_it_with_a_checkpoint_and_the_resume_is_exact(
+    undisturbed,
+    server,
+    toy_root,  # noqa: F811
+    tmp_path,
+):
+    proxy = FaultProxy(server, [""] * 8 + ["503"] * 40)  # two steps of 4 requests pass, then the endpoint is down
+    out = tmp_path / "down"
+    try:
+        opts = remote_opts(proxy.url, "TARGET.REMOTE.RETRIES", 1, "TARGET.REMOTE.BACKOFF_S", 0.01)
+        with pytest.raises(SystemExit) as stop:
+            run("VPOUR", toy_root, out, undisturbed["yaml"], *opts)
+    finally:
+        proxy.close()
+    assert stop.value.code == 75
+    log = (out / "log.txt").read_text()
+    assert "Stopped before step 3 of epoch 1" in log and "did not answer after 2 attempts" in log
+    assert (out / "prompter" / "checkpoint").read_text().strip() == "model.pth.tar-0+2"
+    assert not (out / "results.json").exists()
+
+    resumed = run("VPOUR", toy_root, out, undisturbed["yaml"], *remote_opts(server))  # the URL may change
+    remote, remote_out = undisturbed["remote"]
+    a, b = prompter_weights(remote_out), prompter_weights(out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["accuracy"] == remote["accuracy"] and resumed["queries"] == remote["queries"]

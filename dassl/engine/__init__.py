@@ -1,2 +1,2 @@
 from .build import TRAINER_REGISTRY, build_trainer
-from .trainer import SimpleTrainer, StopTraining, TrainerBase, TrainerX, TrainingStopped
+from .trainer import ResumableError, SimpleTrainer, StopTraining, TrainerBase, TrainerX, TrainingStopped

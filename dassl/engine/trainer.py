@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import os
 import os.path as osp
@@ -40,13 +41,25 @@ ROLLING_CHECKPOINTS_KEPT = 2
 
 
 class TrainingStopped(Exception):
-    """Training stopped on a signal after checkpointing; the run resumes exactly when restarted."""
+    """Training stopped after checkpointing (a stop signal, or a ``ResumableError``); the same command resumes it
+    exactly. ``exit_code`` is what the process should exit with."""
 
-    def __init__(self, signum: int, checkpoint: str) -> None:
-        self.signum = signum
-        super().__init__(
-            f"Stopped on {signal.Signals(signum).name} after saving {checkpoint}; run the same command to resume."
-        )
+    def __init__(self, checkpoint: str, why: str, exit_code: int) -> None:
+        self.exit_code = exit_code
+        super().__init__(f"Stopped {why} after saving {checkpoint}; run the same command to resume.")
+
+    @classmethod
+    def on_signal(cls, signum: int, checkpoint: str) -> TrainingStopped:
+        return cls(checkpoint, f"on {signal.Signals(signum).name}", 128 + signum)
+
+
+class ResumableError(RuntimeError):
+    """A step failed for a reason outside the run (e.g. an endpoint that stays down). The trainer checkpoints the
+    state from before that step and stops, so the run resumes exactly once the cause is gone."""
+
+
+EX_TEMPFAIL = 75
+"""Exit status of a run stopped by a ``ResumableError`` (sysexits' "temporary failure; try again later")."""
 
 
 class StopTraining(Exception):
@@ -132,11 +145,14 @@ class TrainerBase:
         model_name: str = "",
         batches: int = 0,
         epoch_rng_state: dict | None = None,
+        rng_state: dict | None = None,
+        optim_states: dict[str, Any] | None = None,
     ) -> str:
         """Checkpoint every model after ``epoch`` (0-based) completed, or after ``batches`` steps into epoch
         ``epoch`` (a rolling ``model.pth.tar-E+B`` file, with the RNG state the epoch started from); returns the path
-        of the first model's file."""
-        rng_state = capture_rng_state()
+        of the first model's file. ``rng_state`` and ``optim_states`` (by model name) replace the current ones, to
+        checkpoint the state from before a step that failed."""
+        rng_state = rng_state or capture_rng_state()
         extra = {
             "train_seconds": self.train_seconds + (time.time() - self._epoch_start if batches else 0.0),
             "wall_seconds": self.wall_seconds(),
@@ -154,7 +170,7 @@ class TrainerBase:
                 "state_dict": self._models[name].state_dict(),
                 "epoch": done,
                 "batches": batches,
-                "optimizer": optim.state_dict() if optim is not None else None,
+                "optimizer": (optim_states or {}).get(name, optim.state_dict() if optim is not None else None),
                 "scheduler": sched.state_dict() if sched is not None else None,
                 "val_result": val_result,
                 "rng_state": rng_state,
@@ -445,7 +461,7 @@ class SimpleTrainer(TrainerBase):
         if self.stop_signal is not None:
             if not (meet_checkpoint_freq or last_epoch):
                 self.save_model(self.epoch, self.output_dir)
-            raise TrainingStopped(self.stop_signal, self._latest_path())
+            raise TrainingStopped.on_signal(self.stop_signal, self._latest_path())
 
     def _latest_path(self) -> str:
         fdir = osp.join(self.output_dir, self.get_model_names()[0])
@@ -462,7 +478,7 @@ class SimpleTrainer(TrainerBase):
             return
         path = self.save_model(self.epoch, self.output_dir, batches=batches_done, epoch_rng_state=epoch_rng_state)
         if self.stop_signal is not None:
-            raise TrainingStopped(self.stop_signal, path)
+            raise TrainingStopped.on_signal(self.stop_signal, path)
 
     @torch.no_grad()
     def test(self, split: str | None = None) -> float:
@@ -532,9 +548,17 @@ class TrainerX(SimpleTrainer):
         if skip and resume_rng is not None:
             restore_rng_state(resume_rng)
         end = time.time()
-        for self.batch_idx, batch in enumerate(batches, start=skip):  # noqa: B020 - hooks read self.batch_idx
+        self.batch_idx = skip
+        while True:
+            before = capture_rng_state(), self._optimizer_snapshots()
+            batch = next(batches, None)
+            if batch is None:
+                break
             data_time.update(time.time() - end)
-            loss_summary = self.forward_backward(batch)
+            try:
+                loss_summary = self.forward_backward(batch)
+            except ResumableError as error:
+                raise self._stop_before_step(epoch_rng, *before, error) from error
             batch_time.update(time.time() - end)
             losses.update(loss_summary)
 
@@ -562,7 +586,35 @@ class TrainerX(SimpleTrainer):
                 self.write_scalar("train/" + name, meter.avg, n_iter)
             self.write_scalar("train/lr", self.get_current_lr(), n_iter)
             self.after_step(self.batch_idx + 1, epoch_rng)
+            self.batch_idx += 1
             end = time.time()
+
+    def _stop_before_step(
+        self, epoch_rng: dict, rng_state: dict, optim_states: dict[str, Any], error: Exception
+    ) -> TrainingStopped:
+        """Checkpoint the state from before the step that failed (at an epoch's first step: the epoch's start)."""
+        if self.batch_idx == 0:
+            path = self.save_model(self.epoch - 1, self.output_dir, rng_state=epoch_rng, optim_states=optim_states)
+        else:
+            path = self.save_model(
+                self.epoch,
+                self.output_dir,
+                batches=self.batch_idx,
+                epoch_rng_state=epoch_rng,
+                rng_state=rng_state,
+                optim_states=optim_states,
+            )
+        where = f"before step {self.batch_idx + 1} of epoch {self.epoch + 1}"
+        return TrainingStopped(path, f"{where} ({error})", EX_TEMPFAIL)
+
+    def _optimizer_snapshots(self) -> dict[str, Any]:
+        """Copies of the state of optimisers that change before their step's losses are known (zeroth-order ones
+        draw their directions first); torch optimisers change only after a successful step."""
+        return {
+            name: copy.deepcopy(optim.state_dict())
+            for name, optim in self._optims.items()
+            if optim is not None and not isinstance(optim, torch.optim.Optimizer)
+        }
 
     def parse_batch_train(self, batch: dict):
         return batch["img"].to(self.device), batch["label"].to(self.device), batch["domain"].to(self.device)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from dassl.config import CfgNode
+from dassl.engine import ResumableError
 from trainers.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ConfigKey, declare_keys
 
 from .base import Target, common_target_args, register_target
@@ -77,6 +78,11 @@ KEYS = declare_keys(
 
 class RemoteTargetError(RuntimeError):
     """The endpoint is unreachable, refuses the request, or answers something that is not the expected logits."""
+
+
+class EndpointDown(RemoteTargetError, ResumableError):
+    """The endpoint did not answer within the retries: a training step stops the run after checkpointing the state
+    from before that step, so the same command resumes exactly once the endpoint is back."""
 
 
 class _Pacer:
@@ -357,7 +363,7 @@ class RemoteTarget(Target):
                 with self._lock:
                     self.retries += 1
                 time.sleep(wait)
-        raise RemoteTargetError(
+        raise EndpointDown(
             f"{url} did not answer after {self.max_retries + 1} attempts (last: {last}). Check that the server is up "
             "(GET /v2/health/ready) or raise TARGET.REMOTE.RETRIES / TIMEOUT_S."
         )
