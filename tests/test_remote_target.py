@@ -1,20 +1,26 @@
 """The remote target against a real MLServer serving the tiny CLIP: metadata checks, a VPOUR run equal to the
-in-process one, retries through injected faults that leave the result unchanged, malformed answers and budgets."""
+in-process one, retries through injected faults that leave the result unchanged, malformed answers, budgets and the
+query log. Headers, versions and pacing are checked against a small capturing V2 server written here."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
 import torch
 
+from dassl.config import get_cfg_default
 from dassl.utils import load_checkpoint
 from tests.helpers.fault_proxy import FaultProxy
 from tests.test_trainers import CLASSES, dataset_yaml, run, toy_root  # noqa: F401  (fixtures)
+from trainers.config import extend_cfg
 from trainers.targets import CLIPTarget, RemoteTarget, RemoteTargetError
 from trainers.targets.remote import PIXELS_MEAN, PIXELS_STD
 
@@ -27,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = "toy"
 # The same request sizes for every run: the tiny CLIP's batch-size-dependent rounding stays out of the comparison.
 BATCHING = ("TARGET.MAX_BATCH", 4)
+TOKEN = "tok-3f9a1c7e5b"
 
 
 def free_port() -> int:
@@ -81,6 +88,79 @@ def server(tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class CapturingServer:
+    """A V2 endpoint for the toy classes (8 px input) that answers zero logits at once and records, per request,
+    its arrival time, method, path and headers."""
+
+    def __init__(self, side: int = 8):
+        self.side = side
+        self.seen: list[tuple[float, str, str, dict[str, str]]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._record()
+                side = capture.side
+                self._reply(
+                    {
+                        "name": MODEL,
+                        "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, 3, side, side]}],
+                        "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, len(CLASSES)]}],
+                    }
+                )
+
+            def do_POST(self) -> None:
+                self._record()
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                n = request["inputs"][0]["shape"][0]
+                logits = {
+                    "name": "logits",
+                    "datatype": "FP32",
+                    "shape": [n, len(CLASSES)],
+                    "data": [0.0] * n * len(CLASSES),
+                }
+                self._reply({"model_name": MODEL, "outputs": [logits]})
+
+            def _record(self) -> None:
+                capture.seen.append((time.monotonic(), self.command, self.path, dict(self.headers.items())))
+
+            def _reply(self, answer: dict) -> None:
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+
+@pytest.fixture
+def capture():
+    server = CapturingServer()
+    yield server
+    server.close()
+
+
+def read_query_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def remote_opts(url, *extra):
@@ -150,9 +230,15 @@ def test_injected_faults_are_retried_and_leave_the_result_unchanged(
         return built[-1]
 
     monkeypatch.setattr(RemoteTarget, "from_cfg", classmethod(record))
+    monkeypatch.setenv("BBVP_TEST_TOKEN", TOKEN)
     proxy = FaultProxy(server, ["503", "429", "slow", "drop", "503"], slow_s=6.0, retry_after=1)
+    query_log = tmp_path / "queries.jsonl"
     try:
-        opts = remote_opts(proxy.url, "TARGET.REMOTE.TIMEOUT_S", 4.0, "TARGET.REMOTE.BACKOFF_S", 0.05)
+        opts = remote_opts(
+            proxy.url,
+            *("TARGET.REMOTE.TIMEOUT_S", 4.0, "TARGET.REMOTE.BACKOFF_S", 0.05),
+            *("TARGET.REMOTE.TOKEN_ENV", "BBVP_TEST_TOKEN", "TARGET.REMOTE.QUERY_LOG", query_log),
+        )
         disturbed = run("VPOUR", toy_root, tmp_path / "faults", undisturbed["yaml"], *opts)
     finally:
         proxy.close()
@@ -166,6 +252,20 @@ def test_injected_faults_are_retried_and_leave_the_result_unchanged(
     assert "; 5 requests resent after a failure (not billed)" in log
     times = [t for t, _ in proxy.seen]
     assert times[2] - times[1] >= 1.0  # the 429's Retry-After was honoured
+
+    # The query log accounts for every attempt: billed images per split as counted, the rest are the resends.
+    lines = read_query_log(query_log)
+    assert len(lines) == len(proxy.seen)
+    for split, counted in disturbed["queries"].items():
+        if split != "total" and isinstance(counted, dict):
+            assert sum(q["images"] for q in lines if q["billed"] and q["split"] == split) == counted["images"]
+    failed = [q["status"] for q in lines if not q["billed"]]
+    assert len(failed) == 5 and failed.count(503) == 2 and failed.count(429) == 1
+    assert {type(s) for s in failed} == {int, str}  # the timeout and the dropped connection by exception name
+    # The token reaches neither the printed config, the log, the results nor the query log.
+    for written in (query_log, tmp_path / "faults" / "log.txt", tmp_path / "faults" / "results.json"):
+        assert TOKEN not in written.read_text()
+    assert "BBVP_TEST_TOKEN" in (tmp_path / "faults" / "log.txt").read_text()
 
 
 @pytest.mark.parametrize(
@@ -225,3 +325,93 @@ def test_an_endpoint_that_goes_down_mid_run_stops_it_with_a_checkpoint_and_the_r
     a, b = prompter_weights(remote_out), prompter_weights(out)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["accuracy"] == remote["accuracy"] and resumed["queries"] == remote["queries"]
+
+
+def test_the_query_log_has_a_line_per_attempt_summing_to_the_billed_images_and_the_resends(server, tmp_path):
+    proxy = FaultProxy(server, ["", "503"])
+    log = tmp_path / "audit" / "queries.jsonl"
+    try:
+        target = RemoteTarget(
+            CLASSES, url=proxy.url, model=MODEL, token=TOKEN, query_log=log, max_batch=2, concurrency=2, backoff_s=0.01
+        )
+        target(torch.rand(6, 3, 224, 224), split="train")
+        target(torch.rand(1, 3, 224, 224), split="test")
+    finally:
+        proxy.close()
+    lines = read_query_log(log)
+    assert len(lines) == 5 and target.retries == 1
+    assert sum(q["images"] for q in lines if q["billed"]) == target.counter.images() == 7
+    assert [q["status"] for q in lines if not q["billed"]] == [503]
+    assert sorted((q["split"], q["attempt"], q["billed"]) for q in lines) == [
+        ("test", 1, True),
+        ("train", 1, False),
+        ("train", 1, True),
+        ("train", 1, True),
+        ("train", 2, True),
+    ]
+    assert all(q["endpoint"] == f"{proxy.url}/v2/models/{MODEL}" and q["latency_s"] >= 0 for q in lines)
+    assert all(q["time"].endswith("+00:00") for q in lines)
+    assert TOKEN not in log.read_text()
+
+
+def test_the_query_log_is_appended_to_and_is_off_by_default(capture, tmp_path):
+    log = tmp_path / "queries.jsonl"
+    for _ in range(2):
+        RemoteTarget(CLASSES, url=capture.url, model=MODEL, query_log=log)(torch.rand(1, 3, 8, 8))
+    assert len(read_query_log(log)) == 2
+    assert RemoteTarget(CLASSES, url=capture.url, model=MODEL).query_log is None
+
+
+def remote_cfg(url, **remote):
+    cfg = extend_cfg(get_cfg_default())
+    cfg.TARGET.NAME, cfg.TARGET.REMOTE.URL, cfg.TARGET.REMOTE.MODEL = "remote", url, MODEL
+    for key, value in remote.items():
+        setattr(cfg.TARGET.REMOTE, key, value)
+    return cfg
+
+
+@pytest.mark.parametrize("source", ["TOKEN_ENV", "TOKEN_FILE", None])
+def test_the_token_reaches_the_server_as_a_bearer_header(capture, tmp_path, monkeypatch, source):
+    if source == "TOKEN_ENV":
+        monkeypatch.setenv("BBVP_TEST_TOKEN", TOKEN)
+        cfg = remote_cfg(capture.url, TOKEN_ENV="BBVP_TEST_TOKEN")
+    elif source == "TOKEN_FILE":
+        (tmp_path / "token").write_text(TOKEN + "\n")
+        cfg = remote_cfg(capture.url, TOKEN_FILE=str(tmp_path / "token"))
+    else:
+        cfg = remote_cfg(capture.url)
+    target = RemoteTarget.from_cfg(cfg, CLASSES, "cpu")
+    target(torch.rand(2, 3, 8, 8))
+    assert [(method, path) for _, method, path, _ in capture.seen] == [
+        ("GET", f"/v2/models/{MODEL}"),
+        ("POST", f"/v2/models/{MODEL}/infer"),
+    ]
+    expected = f"Bearer {TOKEN}" if source else None
+    assert all(headers.get("Authorization") == expected for *_, headers in capture.seen)
+    assert TOKEN not in str(cfg) and TOKEN not in target.describe()
+
+
+def test_a_model_version_is_addressed_in_the_url_path(capture):
+    target = RemoteTarget(CLASSES, url=capture.url + "/", model=MODEL, version="3")
+    target(torch.rand(1, 3, 8, 8))
+    assert [path for _, _, path, _ in capture.seen] == [
+        f"/v2/models/{MODEL}/versions/3",
+        f"/v2/models/{MODEL}/versions/3/infer",
+    ]
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_requests_are_paced_to_rate_rps(capture, concurrency):
+    target = RemoteTarget(CLASSES, url=capture.url, model=MODEL, rate_rps=5, max_batch=1, concurrency=concurrency)
+    start = time.monotonic()
+    target(torch.rand(6, 3, 8, 8))
+    assert time.monotonic() - start >= 0.9  # six requests at five a second: the last leaves a second after the first
+    assert len(capture.seen) == 1 + 6
+
+
+def test_images_are_paced_to_rate_ips(capture):
+    target = RemoteTarget(CLASSES, url=capture.url, model=MODEL, rate_ips=4, max_batch=2)
+    start = time.monotonic()
+    target(torch.rand(6, 3, 8, 8))
+    assert time.monotonic() - start >= 0.9  # three requests of two images at four images a second
+    assert len(capture.seen) == 1 + 3

@@ -11,6 +11,7 @@ Calls run ``TARGET.REMOTE.CONCURRENCY`` at a time and are paced to ``RATE_RPS`` 
 per second. Timeouts, dropped connections, 429 (its ``Retry-After`` honoured) and 5xx answers are retried with
 exponential backoff and jitter; answers are put back in request order, so a retry never changes a result.
 ``counter`` counts the images of accepted requests (what a provider bills); ``retries`` counts the resent ones.
+``TARGET.REMOTE.QUERY_LOG`` names a JSONL file that gets one line per inference attempt, to audit a bill against.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import torch
@@ -42,6 +45,7 @@ INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 _MAX_BACKOFF_S = 30.0
+_T = TypeVar("_T")
 
 KEYS = declare_keys(
     "TARGET.REMOTE",
@@ -64,6 +68,13 @@ KEYS = declare_keys(
         "TOKEN_ENV", "", "environment variable holding the bearer token (its name, never the token)", result=False
     ),
     ConfigKey("TOKEN_FILE", "", "file holding the bearer token (its path, never the token)", result=False),
+    ConfigKey(
+        "QUERY_LOG",
+        "",
+        "JSONL file appended with one line per inference attempt (time, split, images, latency, status, billed); "
+        "empty = off",
+        result=False,
+    ),
     ConfigKey(
         "LABEL_MAP",
         "as_is",
@@ -120,6 +131,51 @@ def read_token(env: str = "", file: str = "") -> str:
     return ""
 
 
+class QueryLog:
+    """Append-only JSONL record of inference attempts, one line each, written whole under a lock (requests run
+    concurrently) and flushed per line, so a bill can be checked against it even after a crash.
+
+    A line holds the UTC time, the endpoint, the split, the images sent, the latency in seconds, the HTTP status
+    (or the exception name of a timeout or dropped connection), the attempt number (1 = first send) and whether
+    the answer was accepted and counted (``billed``). Headers, and so the token, are never written."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", buffering=1, encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(
+        self, endpoint: str, split: str, images: int, latency_s: float, status: int | str, attempt: int, billed: bool
+    ) -> None:
+        line = json.dumps(
+            {
+                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                "endpoint": endpoint,
+                "split": split,
+                "images": images,
+                "latency_s": round(latency_s, 6),
+                "status": status,
+                "attempt": attempt,
+                "billed": billed,
+            }
+        )
+        with self._lock:
+            self._file.write(line + "\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without any ``user:password@`` part, fit for a log."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def _requests_session() -> Any:
     import requests
 
@@ -147,6 +203,7 @@ class RemoteTarget(Target):
         rate_rps: float = 0.0,
         rate_ips: float = 0.0,
         token: str = "",
+        query_log: str | Path = "",
         session_factory: Callable[[], Any] = _requests_session,
         **kwargs,
     ):
@@ -169,6 +226,7 @@ class RemoteTarget(Target):
         self._lock = threading.Lock()
         self._jitter = random.Random()  # private: jitter must not draw from the run's seeded generators
         self._pool: ThreadPoolExecutor | None = None
+        self.query_log = QueryLog(query_log) if query_log else None
         self.num_outputs, self.server_labels = self._read_metadata()
         self._map = self._build_map(label_map, indices, temperature)
 
@@ -207,6 +265,7 @@ class RemoteTarget(Target):
             rate_rps=float(r.RATE_RPS),
             rate_ips=float(r.RATE_IPS),
             token=read_token(r.TOKEN_ENV, r.TOKEN_FILE),
+            query_log=r.QUERY_LOG,
             **common_target_args(cfg, device),
         )
 
@@ -235,12 +294,12 @@ class RemoteTarget(Target):
         if self.concurrency == 1 or len(chunks) == 1:
             out = []
             for chunk in chunks:
-                out.append(self._infer(chunk))
+                out.append(self._infer(chunk, split))
                 self.counter.add(split, len(chunk), calls=1)
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="remote-target")
-            futures = [self._pool.submit(self._infer, chunk) for chunk in chunks]
+            futures = [self._pool.submit(self._infer, chunk, split) for chunk in chunks]
             errors = [f.exception() for f in futures]
             for chunk, error in zip(chunks, errors, strict=True):
                 if error is None:
@@ -255,7 +314,7 @@ class RemoteTarget(Target):
 
     def _read_metadata(self) -> tuple[int, list[str]]:
         """Check the served model's input and output tensors; returns its output count and labels (if published)."""
-        meta = self._json(self._send("GET", self.endpoint, None), "model metadata")
+        meta = self._send("GET", self.endpoint, None, lambda r: self._json(r, "model metadata"))
         inputs, outputs = meta.get("inputs") or [], meta.get("outputs") or []
         if len(inputs) != 1 or len(outputs) < 1:
             raise RemoteTargetError(
@@ -301,7 +360,7 @@ class RemoteTarget(Target):
         self._map_title = semantic.describe()
         return semantic
 
-    def _infer(self, pixels: torch.Tensor) -> torch.Tensor:
+    def _infer(self, pixels: torch.Tensor, split: str = "") -> torch.Tensor:
         """One inference request for a ready batch; (N, num_outputs) float32 logits on CPU."""
         n = len(pixels)
         x = pixels.detach().to("cpu", torch.float32).contiguous()
@@ -309,8 +368,14 @@ class RemoteTarget(Target):
             {"inputs": [{"name": INPUT_NAME, "shape": list(x.shape), "datatype": "FP32", "data": x.view(-1).tolist()}]}
         ).encode()
         self._pacer.wait(n)
-        answer = self._json(self._send("POST", self.endpoint + "/infer", body), "an inference answer")
-        return self._logits_from(answer, n)
+        return self._send(
+            "POST",
+            self.endpoint + "/infer",
+            body,
+            lambda r: self._logits_from(self._json(r, "an inference answer"), n),
+            split=split,
+            images=n,
+        )
 
     def _logits_from(self, answer: dict, n: int) -> torch.Tensor:
         outputs = answer.get("outputs") if isinstance(answer, dict) else None
@@ -339,22 +404,41 @@ class RemoteTarget(Target):
                 f"{self.endpoint} sent {what} that is not JSON: {response.content[:200]!r}"
             ) from None
 
-    def _send(self, method: str, url: str, body: bytes | None) -> Any:
-        """The answer of a successful request, resending on timeouts, dropped connections, 429 and 5xx."""
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        read: Callable[[Any], _T],
+        split: str = "",
+        images: int = 0,
+    ) -> _T:
+        """``read`` of the answer to a successful request, resending on timeouts, dropped connections, 429 and 5xx.
+        Inference attempts (``images`` > 0) go to the query log; billed when ``read`` accepts the answer."""
         import requests
 
         last = ""
         for attempt in range(self.max_retries + 1):
             wait = self._backoff(attempt)
+            started = time.monotonic()
             try:
                 response = self._session().request(
                     method, url, data=body, headers=self._headers, timeout=self.timeout_s
                 )
             except (requests.Timeout, requests.ConnectionError) as err:
+                self._log(split, images, time.monotonic() - started, type(err).__name__, attempt, billed=False)
                 last = f"{type(err).__name__}: {err}"
             else:
-                if response.status_code < 300:
-                    return response
+                latency, status = time.monotonic() - started, response.status_code
+                if status < 300:
+                    try:
+                        result = read(response)
+                    except RemoteTargetError:
+                        self._log(split, images, latency, status, attempt, billed=False)
+                        raise
+                    self._log(split, images, latency, status, attempt, billed=True)
+                    return result
+                self._log(split, images, latency, status, attempt, billed=False)
                 last = f"HTTP {response.status_code}: {response.text[:200]}"
                 if response.status_code not in _RETRY_STATUS:
                     raise RemoteTargetError(f"{url} refused the request ({last})")
@@ -367,6 +451,11 @@ class RemoteTarget(Target):
             f"{url} did not answer after {self.max_retries + 1} attempts (last: {last}). Check that the server is up "
             "(GET /v2/health/ready) or raise TARGET.REMOTE.RETRIES / TIMEOUT_S."
         )
+
+    def _log(self, split: str, images: int, latency: float, status: int | str, attempt: int, billed: bool) -> None:
+        if self.query_log is not None and images > 0:
+            endpoint = _without_userinfo(self.endpoint)
+            self.query_log.write(endpoint, split, images, latency, status, attempt + 1, billed)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential delay before resend ``attempt + 1``, with full jitter on its upper half."""
