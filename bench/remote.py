@@ -2,9 +2,9 @@
 
 Each target is served by ``python -m scripts.serve_target`` on 127.0.0.1 (loopback, same machine) and reached
 with ``TARGET.NAME remote``; the in-process side is the very target the server builds, reading the same [0, 1]
-pixels. One call (best of ``--repeats``) queries ``--chunks`` x ``max_batch`` images, so it makes that many requests, sent
-``TARGET.REMOTE.CONCURRENCY`` at a time. The two sides are timed alternately in one process; the wire bytes
-per image (JSON request and answer bodies) are counted on the client's HTTP session.
+pixels. One call queries ``--chunks`` x ``max_batch`` images, so it makes that many requests, sent
+``TARGET.REMOTE.CONCURRENCY`` at a time; each side's time is its best call. The two sides are timed alternately in
+one process; the wire bytes per image (JSON request and answer bodies) are counted on the client's HTTP session.
 
     python -m bench.remote [--concurrency 1 2 4] [--max-batch 8 32 128] [--clip-max-batch 4 16] [--repeats 3]
 """
