@@ -7,6 +7,10 @@ method only queries the classifier. Runs go in parallel, one thread each; finish
 re-running continues an interrupted quickstart.
 
     bash scripts/quickstart.sh [--budget 1.0] [--seeds 1 2 3] [--jobs 2] [--data DIR] [--output DIR]
+        [--query-budget IMAGES] [--remote URL [--remote-model NAME]]
+
+With ``--remote`` the black box is the same classifier served over HTTP (``python -m scripts.serve_target``, see
+the README): every method then reaches it only through the Open Inference Protocol.
 """
 
 from __future__ import annotations
@@ -80,6 +84,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="most images each training run may send to the black box, its final test included "
         "(TARGET.BUDGET_IMAGES; 0 = no limit); a run stops before the step that would exceed it",
     )
+    parser.add_argument(
+        "--remote",
+        default="",
+        metavar="URL",
+        help="query the classifier served at URL (Open Inference Protocol) instead of in-process",
+    )
+    parser.add_argument("--remote-model", default="lenet", help="the served model's name (with --remote)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs in parallel")
     parser.add_argument("--data", default="data/quickstart", help="data root (created if needed)")
@@ -133,6 +144,8 @@ def plan(args: argparse.Namespace, methods: list[Method]) -> list[Job]:
             folder = method.trainer if method.trainer == ZERO_SHOT else f"{method.trainer}/ep{epochs(args.budget)}"
             if args.query_budget and method.trainer != ZERO_SHOT:
                 folder += f"_q{args.query_budget}"
+            if args.remote:
+                folder = osp.join("remote", folder)
             jobs.append(Job(method, seed, osp.join(args.output, folder, f"seed{seed}")))
     return jobs
 
@@ -154,10 +167,12 @@ def command(job: Job, args: argparse.Namespace) -> list[str]:
         "--output-dir",
         job.output_dir,
     ]
+    remote = ["TARGET.NAME", "remote", "TARGET.REMOTE.URL", args.remote, "TARGET.REMOTE.MODEL", args.remote_model]
+    opts = remote if args.remote else []
     if job.method.trainer == ZERO_SHOT:
-        return cmd + ["--eval-only"]
-    cmd += ["OPTIM.MAX_EPOCH", str(epochs(args.budget))]
-    return cmd + (["TARGET.BUDGET_IMAGES", str(args.query_budget)] if args.query_budget else [])
+        return cmd + ["--eval-only", *opts]
+    opts += ["OPTIM.MAX_EPOCH", str(epochs(args.budget))]
+    return cmd + opts + (["TARGET.BUDGET_IMAGES", str(args.query_budget)] if args.query_budget else [])
 
 
 def run(job: Job, args: argparse.Namespace, threads: int) -> RunResults:
@@ -237,7 +252,8 @@ def summary(results: dict[Job, RunResults], methods: list[Method], args: argpars
         f"Task: Colour-Biased MNIST (real MNIST digits on coloured backgrounds; train rho {TRAIN_RHO}, test rho "
         f"{TEST_RHO}), 16 shots per class, 1,000 test images.",
         "Black box: the trained MNIST LeNet-5 of the advertorch package, queried with 28 x 28 images it reads as "
-        "grayscale; methods see only its logits.",
+        "grayscale; methods see only its logits"
+        + (f" (served at {args.remote}, reached over HTTP)." if args.remote else "."),
         f"Accuracy: mean ± sample std over seeds {' '.join(map(str, args.seeds))}; {epochs(args.budget) * 5} "
         f"training steps per run (budget {args.budget:g}). Queries count training images sent to the black box.",
         f"Total wall time {clock(elapsed)} with {args.jobs} run(s) in parallel.",

@@ -57,3 +57,29 @@ def test_quickstart_with_a_query_budget_stops_runs_before_it_and_says_so(tmp_pat
     assert results["BAR"]["stopped_by"] is None and results["BAR"]["steps"] == 10
     assert "2 of 4 runs stopped before their query budget of 3,000 images" in done.stdout
     assert "BlackVIP seed 1" in done.stdout and "stopped by its query budget" in done.stdout
+
+
+@pytest.mark.real
+@pytest.mark.slow
+def test_quickstart_against_the_classifier_served_over_http(tmp_path):
+    pytest.importorskip("mlserver", reason="serving needs requirements-serve.txt")
+    from tests.helpers.model_server import serving
+
+    serve = ["--dataset-config-file", "configs/quickstart/task.yaml", "--classes", ",".join(map(str, range(10)))]
+    with serving([*serve, "--model-name", "lenet"], tmp_path / "server.log") as url:
+        data, out = tmp_path / "data", tmp_path / "out"
+        cmd = ["bash", SCRIPT, "--budget", "0.02", "--seeds", "1", "--data", str(data), "--output", str(out)]
+        env = {"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"}
+        done = subprocess.run([*cmd, "--remote", url], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"(served at {url}, reached over HTTP)" in done.stdout
+    results = [json.loads(p.read_text()) for p in (out / "remote").rglob("results.json")]
+    assert sorted(r["trainer"] for r in results) == ["BAR", "BLACKVIP", "VPOUR", "ZeroshotCLIP"]
+    steps = 2 * 5
+    expected = {"ZeroshotCLIP": 0, "BAR": steps * 6 * 32, "VPOUR": steps * 10 * 32, "BLACKVIP": steps * 10 * 32}
+    for r in results:
+        assert r["config"]["TARGET"]["NAME"] == "remote" and r["config"]["TARGET"]["REMOTE"]["URL"] == url
+        assert r["queries"].get("train", {}).get("images", 0) == expected[r["trainer"]]
+        assert r["queries"]["test"]["images"] == 1000 and r["retries"] == 0
+    zs = next(r for r in results if r["trainer"] == "ZeroshotCLIP")
+    assert 40 < zs["accuracy"] < 90  # the same real classifier as in-process

@@ -45,4 +45,6 @@ class ZeroshotCLIP(TrainerX):
         info = {"learnable_parameters": 0, "train_time_s": 0.0, "queries": self.target.counter.as_dict()}
         if self.target.budget.limited:
             info["budget_images"] = self.target.budget.images
+        if hasattr(self.target, "retries"):
+            info["retries"] = int(self.target.retries)
         return info
