@@ -4,21 +4,18 @@ query log. Headers, versions and pacing are checked against a small capturing V2
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import requests
 import torch
 
 from dassl.config import get_cfg_default
 from dassl.utils import load_checkpoint
 from tests.helpers.fault_proxy import FaultProxy
+from tests.helpers.model_server import free_port, serving
 from tests.test_trainers import CLASSES, dataset_yaml, run, toy_root  # noqa: F401  (fixtures)
 from trainers.config import extend_cfg
 from trainers.targets import CLIPTarget, RemoteTarget, RemoteTargetError
@@ -36,58 +33,17 @@ BATCHING = ("TARGET.MAX_BATCH", 4)
 TOKEN = "tok-3f9a1c7e5b"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``python -m scripts.serve_target`` serving the tiny CLIP over the toy classes (the ToyCoOp template)."""
     yaml = tmp_path_factory.mktemp("serve") / "toy.yaml"
     yaml.write_text("DATASET:\n  NAME: ToyCoOp\n")
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "scripts.serve_target",
-        "--dataset-config-file",
-        str(yaml),
-        "--classes",
-        ",".join(CLASSES),
-        "--model-name",
-        MODEL,
-        "--port",
-        str(port),
-        "MODEL.BACKBONE.NAME",
-        "tiny-vit",
-    ]
-    env = dict(os.environ, BBVP_PLUGINS="tests.plugins.coop_style")
+    args = ["--dataset-config-file", str(yaml), "--classes", ",".join(CLASSES), "--model-name", MODEL]
     log = tmp_path_factory.mktemp("serve-log") / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the model server did not become ready:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with serving(
+        [*args, "MODEL.BACKBONE.NAME", "tiny-vit"], log, env={"BBVP_PLUGINS": "tests.plugins.coop_style"}
+    ) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 class CapturingServer:

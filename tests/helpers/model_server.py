@@ -29,7 +29,7 @@ def serving(args: list[str], log: Path, env: dict[str, str] | None = None, timeo
     import requests
 
     port = free_port()
-    cmd = [sys.executable, "-m", "scripts.serve_target", *args, "--port", str(port)]
+    cmd = [sys.executable, "-m", "scripts.serve_target", "--port", str(port), *args]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
