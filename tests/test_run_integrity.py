@@ -279,9 +279,8 @@ def test_time_based_checkpoints_roll_and_resume_exactly(toy_root, tmp_path, yaml
     assert_same_weights(full / "model" / "model.pth.tar-3", part / "model" / "model.pth.tar-3")
 
 
-def test_best_val_state_survives_a_resume(toy_root, tmp_path, yamls, monkeypatch):
-    opts = ("TEST.FINAL_MODEL", "best_val", "TRAIN.CHECKPOINT_FREQ", 1)
-    full = run(toy_root, tmp_path / "full", yamls, *opts)
+def killed_after_epoch_2(monkeypatch, root, out, yamls, *opts):
+    """Run until the end of epoch 2 (its checkpoint written), then die as a kill would."""
     original = coop_style.ToyTrainer.after_epoch
 
     def die_after_epoch_2(self):
@@ -291,8 +290,14 @@ def test_best_val_state_survives_a_resume(toy_root, tmp_path, yamls, monkeypatch
 
     monkeypatch.setattr(coop_style.ToyTrainer, "after_epoch", die_after_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        run(toy_root, tmp_path / "part", yamls, *opts)
+        run(root, out, yamls, *opts)
     monkeypatch.undo()
+
+
+def test_best_val_state_survives_a_resume(toy_root, tmp_path, yamls, monkeypatch):
+    opts = ("TEST.FINAL_MODEL", "best_val", "TRAIN.CHECKPOINT_FREQ", 1)
+    full = run(toy_root, tmp_path / "full", yamls, *opts)
+    killed_after_epoch_2(monkeypatch, toy_root, tmp_path / "part", yamls, *opts)
     saved = load_checkpoint(str(tmp_path / "part" / "model" / "model.pth.tar-2"))["trainer_state"]["best_result"]
     assert saved is not None
     resumed = run(toy_root, tmp_path / "part", yamls, *opts)
@@ -401,17 +406,7 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(toy_root, tm
     full = tmp_path / "full"
     run(toy_root, full, yamls, *opts)
     part = tmp_path / "part"
-    original = coop_style.ToyTrainer.after_epoch
-
-    def die_after_epoch_2(self):
-        original(self)
-        if self.epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(coop_style.ToyTrainer, "after_epoch", die_after_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        run(toy_root, part, yamls, *opts)
-    monkeypatch.undo()
+    killed_after_epoch_2(monkeypatch, toy_root, part, yamls, *opts)
     latest = part / "model" / "model.pth.tar-2"
     latest.write_bytes(latest.read_bytes()[:100])  # truncated, as a full disk leaves a file copied by hand
     run(toy_root, part, yamls, *opts)
