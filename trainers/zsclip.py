@@ -32,8 +32,9 @@ class ZeroshotCLIP(TrainerX):
         self.test()
 
     def test(self, split=None) -> float:
-        loader = self.val_loader if (split or self.cfg.TEST.SPLIT) == "val" and self.val_loader else self.test_loader
-        self.target.budget.check(self.target.counter, self.cfg.TEST.SPLIT, len(loader.dataset))
+        on_val = (split or self.cfg.TEST.SPLIT) == "val" and self.val_loader is not None
+        loader = self.val_loader if on_val else self.test_loader
+        self.target.budget.check(self.target.counter, "val" if on_val else "test", len(loader.dataset))
         result = super().test(split)
         print(self.target.counter.summary_line())
         return result
@@ -42,9 +43,4 @@ class ZeroshotCLIP(TrainerX):
         return self.target(images, split=self.eval_split)
 
     def run_info(self) -> dict:
-        info = {"learnable_parameters": 0, "train_time_s": 0.0, "queries": self.target.counter.as_dict()}
-        if self.target.budget.limited:
-            info["budget_images"] = self.target.budget.images
-        if hasattr(self.target, "retries"):
-            info["retries"] = int(self.target.retries)
-        return info
+        return {"learnable_parameters": 0, "train_time_s": 0.0, **self.target.accounting()}

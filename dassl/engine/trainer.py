@@ -27,6 +27,7 @@ from dassl.utils import (
     load_checkpoint,
     load_resume_checkpoint,
     mkdir_if_missing,
+    restore_checkpoint,
     restore_rng_state,
     save_checkpoint,
     tolist_if_not,
@@ -206,11 +207,7 @@ class TrainerBase:
         for name in names:
             print(f'Loading checkpoint from "{osp.join(directory, name, fname)}"')
             state = checkpoint if name == names[0] else load_checkpoint(osp.join(directory, name, fname))
-            self._models[name].load_state_dict(state["state_dict"])
-            if self._optims[name] is not None and state.get("optimizer") is not None:
-                self._optims[name].load_state_dict(state["optimizer"])
-            if self._scheds[name] is not None and state.get("scheduler") is not None:
-                self._scheds[name].load_state_dict(state["scheduler"])
+            restore_checkpoint(state, self._models[name], self._optims[name], self._scheds[name])
         trainer_state = checkpoint.get("trainer_state") or {}
         self.train_seconds = float(trainer_state.get("train_seconds", 0.0))
         self.wall_offset = float(trainer_state.get("wall_seconds", 0.0))

@@ -27,6 +27,7 @@ from .torchtools import (
     load_checkpoint,
     load_pretrained_weights,
     load_resume_checkpoint,
+    restore_checkpoint,
     restore_rng_state,
     resume_from_checkpoint,
     save_checkpoint,

@@ -24,6 +24,7 @@ __all__ = [
     "checkpoint_position",
     "checkpoint_candidates",
     "load_resume_checkpoint",
+    "restore_checkpoint",
     "resume_from_checkpoint",
     "count_num_param",
     "load_pretrained_weights",
@@ -159,11 +160,8 @@ def load_resume_checkpoint(fdir: str) -> tuple[str, dict]:
     )
 
 
-def resume_from_checkpoint(fdir: str, model: nn.Module, optimizer: Any = None, scheduler: Any = None) -> int:
-    """Restore the newest intact checkpoint in ``fdir`` (the pointer's, else the previous); returns its ``epoch``
-    (completed epochs)."""
-    fpath, checkpoint = load_resume_checkpoint(fdir)
-    print(f'Loading checkpoint from "{fpath}"')
+def restore_checkpoint(checkpoint: dict, model: nn.Module, optimizer: Any = None, scheduler: Any = None) -> None:
+    """Load a checkpoint's weights, and its optimiser and scheduler states where both sides have one."""
     model.load_state_dict(checkpoint["state_dict"])
     print("Loaded model weights")
     if optimizer is not None and checkpoint.get("optimizer") is not None:
@@ -172,6 +170,14 @@ def resume_from_checkpoint(fdir: str, model: nn.Module, optimizer: Any = None, s
     if scheduler is not None and checkpoint.get("scheduler") is not None:
         scheduler.load_state_dict(checkpoint["scheduler"])
         print("Loaded scheduler")
+
+
+def resume_from_checkpoint(fdir: str, model: nn.Module, optimizer: Any = None, scheduler: Any = None) -> int:
+    """Restore the newest intact checkpoint in ``fdir`` (the pointer's, else the previous); returns its ``epoch``
+    (completed epochs)."""
+    fpath, checkpoint = load_resume_checkpoint(fdir)
+    print(f'Loading checkpoint from "{fpath}"')
+    restore_checkpoint(checkpoint, model, optimizer, scheduler)
     start_epoch = checkpoint["epoch"]
     print(f"Previous epoch: {start_epoch}")
     return start_epoch

@@ -109,12 +109,10 @@ class PromptedTargetTrainer(TrainerX):
 
     def run_info(self) -> dict:
         info = super().run_info()
-        info.update({"learnable_parameters": self.prompter.num_learnable(), "queries": self.target.counter.as_dict()})
-        info["stopped_by"] = self.stopped_by
-        if hasattr(self.target, "retries"):
-            info["retries"] = int(self.target.retries)
-        if self.target.budget.limited:
-            info["budget_images"] = self.target.budget.images
+        info.update(
+            {"learnable_parameters": self.prompter.num_learnable(), "stopped_by": self.stopped_by}
+            | self.target.accounting()
+        )
         return info
 
     # --- query plan and budget

@@ -198,6 +198,13 @@ class Target:
         self.input_size = 0  # set by the subclass once its model is built
         self._resize_noted = False
 
+    def accounting(self) -> dict[str, Any]:
+        """What ``results.json`` records of this target's queries: counts per split, and the budget when one is set."""
+        info: dict[str, Any] = {"queries": self.counter.as_dict()}
+        if self.budget.limited:
+            info["budget_images"] = self.budget.images
+        return info
+
     def __call__(self, images: torch.Tensor, split: str = "train") -> torch.Tensor:
         """Logits for ``images`` without autograd; counted under ``split``."""
         with torch.no_grad():

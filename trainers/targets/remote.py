@@ -280,6 +280,10 @@ class RemoteTarget(Target):
             f"The remote target {self.endpoint} returns no gradients; white-box methods (VPWB) need a local target"
         )
 
+    def accounting(self) -> dict[str, Any]:
+        """As for every target, plus the requests resent after a failure (not billed)."""
+        return {**super().accounting(), "retries": int(self.retries)}
+
     def _move(self, device: torch.device) -> None:
         self._map.to(device)
 
