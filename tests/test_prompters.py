@@ -1,9 +1,17 @@
-"""PadPrompter, Program and the pixel-range clamp: counts, flat-vector access, batched rendering, hand computations."""
+"""VP's pad and patches, BAR's Program and the pixel-range clamp: counts, flat vectors, batched rendering, by hand."""
 
 import pytest
 import torch
 
-from trainers.prompters import CLIP_MEAN, CLIP_STD, PadPrompter, Program, clip_to_pixel_range
+from trainers.prompters import (
+    CLIP_MEAN,
+    CLIP_STD,
+    FixedPatchPrompter,
+    PadPrompter,
+    Program,
+    RandomPatchPrompter,
+    clip_to_pixel_range,
+)
 
 MEAN = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
 STD = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
@@ -143,3 +151,123 @@ def test_apply_many_checks_the_vector_size():
         ctx = prompter.prepare(normalised_images(1, size))
         with pytest.raises(ValueError, match="shape"):
             prompter.apply_many(ctx, torch.zeros(2, prompter.flat_dim() - 1))
+
+
+# ---------------------------------------------------------------- VP's patch designs
+
+
+@pytest.mark.parametrize("size", [1, 10, 30, 50, 80])
+@pytest.mark.parametrize("design", ["padding", "fixed_patch", "random_patch"])
+def test_each_vp_design_has_the_papers_parameter_count(design, size):
+    from dassl.config import get_cfg_default
+    from trainers.config import extend_cfg
+    from trainers.prompters import build_prompter, vp_prompt_parameters
+
+    cfg = extend_cfg(get_cfg_default())
+    cfg.TRAINER.VPOUR.METHOD, cfg.TRAINER.VPOUR.PROMPT_SIZE = design, size
+    prompter = build_prompter(design, cfg, cfg.TRAINER.VPOUR)
+    expected = 3 * size**2 if design.endswith("patch") else 2 * 3 * size * (224 + 224 - 2 * size)
+    assert prompter.num_learnable() == prompter.flat_dim() == expected == vp_prompt_parameters(design, 224, size)
+
+
+def test_the_papers_headline_counts():
+    assert FixedPatchPrompter(224, 30).num_learnable() == RandomPatchPrompter(224, 30).num_learnable() == 2_700
+    assert PadPrompter(224, 30).num_learnable() == 69_840
+    assert list(FixedPatchPrompter(224, 30).state_dict()) == ["patch"]
+
+
+def test_fixed_patch_is_added_at_the_top_left_and_nowhere_else():
+    prompter = FixedPatchPrompter(32, 5)
+    x = normalised_images(2, 32)
+    added = prompter(x) - x
+    assert torch.allclose(added[:, :, :5, :5], prompter.patch.detach().expand(2, -1, -1, -1), atol=1e-6)
+    added[:, :, :5, :5] = 0
+    assert torch.all(added == 0)
+
+
+def patch_corners(prompter, out, x):
+    """The top-left corner of the added patch in each image (the patch has no zero entries)."""
+    added = (out - x).detach().abs().sum(1)
+    corners = []
+    for image in added:
+        rows, cols = torch.nonzero(image, as_tuple=True)
+        assert len(rows) == prompter.patch_size**2
+        corners.append((int(rows.min()), int(cols.min())))
+    return corners
+
+
+def test_random_patch_moves_per_image_and_per_call_in_training():
+    prompter = RandomPatchPrompter(32, 4, seed=1).train()
+    x = normalised_images(16, 32)
+    first, second = prompter(x), prompter(x)
+    a, b = patch_corners(prompter, first, x), patch_corners(prompter, second, x)
+    assert len(set(a)) > 8, "each image gets its own location"
+    assert a != b, "a new location at every call"
+    assert all(0 <= r <= 28 and 0 <= c <= 28 for r, c in a + b)
+    for out, corners in ((first, a), (second, b)):
+        for image, (r, c) in enumerate(corners):
+            window = (slice(None), slice(r, r + 4), slice(c, c + 4))
+            assert torch.allclose(out[image][window] - x[image][window], prompter.patch.detach()[0], atol=1e-6)
+
+
+def test_random_patch_locations_are_reproducible_from_the_seed():
+    x = normalised_images(8, 32)
+    runs = [RandomPatchPrompter(32, 4, seed=s).train() for s in (3, 3, 4)]
+    for prompter in runs[1:]:
+        prompter.set_flat(runs[0].get_flat())
+    outs = [[prompter(x) for _ in range(3)] for prompter in runs]
+    assert all(torch.equal(u, v) for u, v in zip(outs[0], outs[1]))
+    assert not torch.equal(outs[0][0], outs[2][0])
+
+
+def test_random_patch_resumes_its_locations_from_a_state_dict():
+    x = normalised_images(4, 32)
+    straight = RandomPatchPrompter(32, 4, seed=5).train()
+    straight(x)
+    state = {k: v.clone() for k, v in straight.state_dict().items()}
+    resumed = RandomPatchPrompter(32, 4, seed=99).train()
+    resumed.load_state_dict(state)
+    for _ in range(3):
+        assert torch.equal(straight(x), resumed(x))
+
+
+def test_random_patch_evaluates_at_fixed_locations_without_touching_the_training_stream():
+    x = normalised_images(6, 32)
+    evaluated, untouched = RandomPatchPrompter(32, 4, seed=2), RandomPatchPrompter(32, 4, seed=2)
+    untouched.set_flat(evaluated.get_flat())
+    evaluated.eval()
+    first = evaluated(x)
+    assert torch.equal(first, evaluated(x)), "evaluation is deterministic"
+    other_seed = RandomPatchPrompter(32, 4, seed=7).eval()
+    other_seed.set_flat(evaluated.get_flat())
+    assert torch.equal(first, other_seed(x)), "every model is evaluated at the same locations"
+    assert len(set(patch_corners(evaluated, first, x))) > 1
+    evaluated.train()
+    assert torch.equal(evaluated(x), untouched.train()(x)), "evaluating does not move the training locations"
+
+
+def test_random_patch_prepare_shares_one_draw_between_all_parameter_vectors():
+    prompter = RandomPatchPrompter(32, 4, seed=1).train()
+    x = normalised_images(3, 32)
+    ctx = prompter.prepare(x)
+    W = random_flats(prompter, 4)
+    batched = prompter.apply_many(ctx, W).view(4, 3, 3, 32, 32)
+    for i, w in enumerate(W):
+        assert patch_corners(prompter, batched[i], x) == list(zip(ctx.rows.tolist(), ctx.cols.tolist()))
+        r, c = int(ctx.rows[0]), int(ctx.cols[0])
+        added = batched[i, 0, :, r : r + 4, c : c + 4] - x[0, :, r : r + 4, c : c + 4]
+        assert torch.allclose(added, w.view(3, 4, 4), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [FixedPatchPrompter, RandomPatchPrompter])
+def test_patch_gradient_is_the_number_of_images(cls):
+    prompter = cls(32, 4).train()
+    prompter(normalised_images(5, 32)).sum().backward()
+    assert torch.all(prompter.patch.grad == 5)
+
+
+def test_patch_checks_its_sizes():
+    with pytest.raises(ValueError, match="patch"):
+        FixedPatchPrompter(16, 17)
+    with pytest.raises(ValueError, match="16x16"):
+        FixedPatchPrompter(16, 4)(normalised_images(1, 32))

@@ -1,4 +1,5 @@
-"""Learnable image prompts: the ``Prompter`` base and registry, VP's pad, BAR's frame and BlackVIP's Coordinator."""
+"""Learnable image prompts: the ``Prompter`` base and registry, VP's pad and patches, BAR's frame and BlackVIP's
+Coordinator."""
 
 from .base import (
     CLIP_MEAN,
@@ -12,6 +13,7 @@ from .base import (
 )
 from .coordinator import ConvEncoder, Coordinator, CoordinatorContext, CoordinatorInit, Decoder, num_stages
 from .pad import PAD_KEYS, PadPrompter
+from .patch import EVAL_SEED, FixedPatchPrompter, PatchContext, RandomPatchPrompter, vp_prompt_parameters
 from .program import Program
 
 __all__ = [
@@ -24,12 +26,17 @@ __all__ = [
     "CoordinatorContext",
     "CoordinatorInit",
     "Decoder",
+    "EVAL_SEED",
+    "FixedPatchPrompter",
     "PadPrompter",
+    "PatchContext",
     "Program",
     "Prompter",
+    "RandomPatchPrompter",
     "build_prompter",
     "channel_stats",
     "clip_to_pixel_range",
     "num_stages",
     "prompter_names",
+    "vp_prompt_parameters",
 ]

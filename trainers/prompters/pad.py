@@ -11,11 +11,23 @@ from trainers.config import AT_LEAST_ONE, ConfigKey
 from .base import PROMPTER_REGISTRY, Prompter, prompter_names
 
 PAD_KEYS = (
-    ConfigKey("METHOD", "padding", "prompt design (a registered prompter)", choices=prompter_names),
+    ConfigKey(
+        "METHOD",
+        "padding",
+        "prompt design (a registered prompter): padding, fixed_patch or random_patch (VP's designs), ...",
+        choices=prompter_names,
+    ),
     ConfigKey("IMAGE_SIZE", 224, "side of the prompted image in pixels (must equal INPUT.SIZE)", valid=AT_LEAST_ONE),
-    ConfigKey("PROMPT_SIZE", 30, "width of the pad prompt in pixels", valid=AT_LEAST_ONE),
+    ConfigKey(
+        "PROMPT_SIZE",
+        30,
+        "prompt size p in pixels: the pad width (padding) or the patch side (fixed_patch, random_patch; its location "
+        "is drawn per image and step from SEED in training, from a fixed seed in evaluation)",
+        valid=AT_LEAST_ONE,
+    ),
 )
-"""The keys ``PadPrompter.from_cfg`` reads (with the prompter choice), for a method to declare under its node."""
+"""The keys VP's prompters (``padding``, ``fixed_patch``, ``random_patch``) read, with the prompter choice, for a
+method to declare under its node."""
 
 
 @PROMPTER_REGISTRY.register(name="padding")
