@@ -30,6 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = "toy"
 # The same request sizes for every run: the tiny CLIP's batch-size-dependent rounding stays out of the comparison.
 BATCHING = ("TARGET.MAX_BATCH", 4)
+# Runs compared with the in-process target read [0, 1] pixels, so the client sends its images unchanged and the served
+# model normalises them exactly as the in-process one does: the same float operations on both sides. With CLIP's
+# normalisation as input, the client would first convert to [0, 1] (one rounding per pixel that the in-process run
+# does not make), and SPSA's large steps turn that into parameters that differ in the third decimal.
+PIXELS = ("INPUT.PIXEL_MEAN", "[0.0, 0.0, 0.0]", "INPUT.PIXEL_STD", "[1.0, 1.0, 1.0]")
 TOKEN = "tok-3f9a1c7e5b"
 
 
@@ -120,22 +125,26 @@ def read_query_log(path: Path) -> list[dict]:
 
 
 def remote_opts(url, *extra):
-    return ("TARGET.NAME", "remote", "TARGET.REMOTE.URL", url, "TARGET.REMOTE.MODEL", MODEL, *BATCHING, *extra)
+    return ("TARGET.NAME", "remote", "TARGET.REMOTE.URL", url, "TARGET.REMOTE.MODEL", MODEL, *BATCHING, *PIXELS, *extra)
 
 
-def prompter_weights(out):
-    return load_checkpoint(str(out / "prompter" / "model.pth.tar-1"))["state_dict"]
+def learned_weights(out, name="prompter"):
+    return load_checkpoint(str(out / name / "model.pth.tar-1"))["state_dict"]
+
+
+def local_and_remote(method, server, root, tmp_path_factory):
+    """``method`` trained through the in-process tiny CLIP and through the served one, same seed."""
+    yaml = tmp_path_factory.mktemp("yaml") / "toy.yaml"
+    yaml.write_text("DATASET:\n  NAME: ToyCoOp\n")
+    local_out, remote_out = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("remote")
+    local = run(method, root, local_out, yaml, *BATCHING, *PIXELS)
+    remote = run(method, root, remote_out, yaml, *remote_opts(server, "TARGET.REMOTE.CONCURRENCY", 2))
+    return {"local": (local, local_out), "remote": (remote, remote_out), "yaml": yaml}
 
 
 @pytest.fixture(scope="module")
 def undisturbed(server, toy_root, tmp_path_factory):  # noqa: F811
-    """VPOUR through the served model and through the in-process tiny CLIP, same seed."""
-    yaml = tmp_path_factory.mktemp("yaml") / "toy.yaml"
-    yaml.write_text("DATASET:\n  NAME: ToyCoOp\n")
-    local_out, remote_out = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("remote")
-    local = run("VPOUR", toy_root, local_out, yaml, *BATCHING)
-    remote = run("VPOUR", toy_root, remote_out, yaml, *remote_opts(server, "TARGET.REMOTE.CONCURRENCY", 2))
-    return {"local": (local, local_out), "remote": (remote, remote_out), "yaml": yaml}
+    return local_and_remote("VPOUR", server, toy_root, tmp_path_factory)
 
 
 def test_the_metadata_check_names_what_the_server_serves_and_what_the_config_expects(server):
@@ -153,15 +162,23 @@ def test_the_metadata_check_names_what_the_server_serves_and_what_the_config_exp
     assert "remote model at" in target.describe()
 
 
-def test_vpour_through_the_served_model_equals_the_in_process_target(undisturbed):
-    (local, local_out), (remote, remote_out) = undisturbed["local"], undisturbed["remote"]
+def assert_same_run(runs, name):
+    """Bit for bit: the JSON wire carries float32 exactly both ways and both sides compute the same operations."""
+    (local, local_out), (remote, remote_out) = runs["local"], runs["remote"]
     assert remote["accuracy"] == local["accuracy"]
     assert remote["queries"] == local["queries"]
-    a, b = prompter_weights(local_out), prompter_weights(remote_out)
-    for key in a:
-        # Same trajectory up to float32 rounding: the served model renormalises [0, 1] pixels itself (one more rounding
-        # per pixel), the tiny CLIP multiplies by a logit scale of 100, and SPSA-GC (lr ~28) amplifies loss differences.
-        torch.testing.assert_close(b[key], a[key], rtol=0, atol=0.1)
+    a, b = learned_weights(local_out, name), learned_weights(remote_out, name)
+    assert a.keys() == b.keys() and all(torch.equal(b[key], a[key]) for key in a)
+
+
+def test_vpour_through_the_served_model_equals_the_in_process_target(undisturbed):
+    assert_same_run(undisturbed, "prompter")
+
+
+def test_blackvip_through_the_served_model_equals_the_in_process_target(server, toy_root, tmp_path_factory):  # noqa: F811
+    runs = local_and_remote("BLACKVIP", server, toy_root, tmp_path_factory)
+    assert_same_run(runs, "coordinator")
+    assert runs["remote"][0]["queries"]["train"]["images"] > 0
 
 
 def test_the_wire_is_exact_the_served_logits_equal_the_served_target_in_process(server):
@@ -201,7 +218,7 @@ def test_injected_faults_are_retried_and_leave_the_result_unchanged(
     remote, remote_out = undisturbed["remote"]
     assert disturbed["accuracy"] == remote["accuracy"]
     assert disturbed["queries"] == remote["queries"]  # retried requests are not billed twice
-    a, b = prompter_weights(remote_out), prompter_weights(tmp_path / "faults")
+    a, b = learned_weights(remote_out), learned_weights(tmp_path / "faults")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert built[0].retries == 5 and disturbed["retries"] == 5 and remote["retries"] == 0
     log = (tmp_path / "faults" / "log.txt").read_text()
@@ -278,7 +295,7 @@ def test_an_endpoint_that_goes_down_mid_run_stops_it_with_a_checkpoint_and_the_r
 
     resumed = run("VPOUR", toy_root, out, undisturbed["yaml"], *remote_opts(server))  # the URL may change
     remote, remote_out = undisturbed["remote"]
-    a, b = prompter_weights(remote_out), prompter_weights(out)
+    a, b = learned_weights(remote_out), learned_weights(out)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["accuracy"] == remote["accuracy"] and resumed["queries"] == remote["queries"]
 
