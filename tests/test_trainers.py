@@ -305,3 +305,40 @@ def test_a_black_box_run_killed_mid_epoch_resumes_exactly_from_its_rolling_check
     assert a["optimizer"]["k"] == b["optimizer"]["k"] == 8
     assert resumed["accuracy"] == full["accuracy"]
     assert resumed["queries"]["train"] == full["queries"]["train"]
+
+
+@pytest.mark.parametrize(
+    "method,design", [("VPWB", "fixed_patch"), ("VPWB", "random_patch"), ("VPOUR", "random_patch")]
+)
+def test_vp_patch_designs_are_chosen_by_config(method, design, toy_root, tmp_path, dataset_yaml):
+    out = tmp_path / method
+    results = run(method, toy_root, out, dataset_yaml, f"TRAINER.{method}.METHOD", design)
+    assert results["learnable_parameters"] == 2700  # 3 x 30^2 on 224
+    assert "Learnable parameters: 2700\n" in (out / "log.txt").read_text()
+    state = load_checkpoint(str(out / "prompter" / "model.pth.tar-1"))["state_dict"]
+    assert state["patch"].shape == (1, 3, 30, 30)
+
+
+def test_a_random_patch_run_killed_mid_epoch_resumes_its_locations_exactly(
+    toy_root, tmp_path, dataset_yaml, monkeypatch
+):
+    opts = ("TRAINER.VPOUR.METHOD", "random_patch", "OPTIM.MAX_EPOCH", 2, "TRAIN.CHECKPOINT_MINUTES", 1e-9)
+    full = run("VPOUR", toy_root, tmp_path / "full", dataset_yaml, *opts)
+    original = blackbox.BlackBoxTrainer.forward_backward
+    calls = []
+
+    def killed_at_step_6(self, batch):
+        calls.append(1)
+        if len(calls) == 6:
+            raise Interrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(blackbox.BlackBoxTrainer, "forward_backward", killed_at_step_6)
+    with pytest.raises(Interrupt):
+        run("VPOUR", toy_root, tmp_path / "part", dataset_yaml, *opts)
+    monkeypatch.undo()
+    resumed = run("VPOUR", toy_root, tmp_path / "part", dataset_yaml, *opts)
+    a = load_checkpoint(str(tmp_path / "full" / "prompter" / "model.pth.tar-2"))["state_dict"]
+    b = load_checkpoint(str(tmp_path / "part" / "prompter" / "model.pth.tar-2"))["state_dict"]
+    assert torch.equal(a["patch"], b["patch"]) and torch.equal(a["_extra_state"], b["_extra_state"])
+    assert resumed["accuracy"] == full["accuracy"]
