@@ -444,3 +444,28 @@ def test_scripts_never_set_the_gpu():
     for script in [*SCRIPTS.glob("*/*.sh"), SCRIPTS / "common.sh"]:
         if script.name != "quickstart.sh":
             assert "CUDA_VISIBLE_DEVICES" not in script.read_text(), script
+
+
+def test_prompt_designs_runs_each_vp_design_at_each_size_in_its_own_folder(tmp_path):
+    cmds = dry("vpwb/prompt_designs.sh", "eurosat", 2, 40, 10, 30, tmp_path=tmp_path, EXTRA="OPTIM.WARMUP_EPOCH 1")
+    designs = [(opts(c)["TRAINER.VPWB.METHOD"], opts(c)["TRAINER.VPWB.PROMPT_SIZE"]) for c in cmds]
+    assert designs == [(d, s) for d in ("padding", "fixed_patch", "random_patch") for s in ("10", "30")]
+    assert all(opts(c)["OPTIM.WARMUP_EPOCH"] == "1" and opts(c)["OPTIM.LR"] == "40" for c in cmds)
+    folders = [output_dir(c) for c in cmds]
+    assert len(set(folders)) == 6 and all(
+        re.search(r"/eurosat/VPWB/vit_b16/shot16_ep2/lr40" + SUFFIX, f) for f in folders
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ([], "expected DATASET EPOCH LR"),
+        (["svhn", 10, 40, "3x"], "SIZE must be a positive integer"),
+        (["svhn", 10, 40, 112], "2 x SIZE < 224"),
+    ],
+)
+def test_prompt_designs_checks_its_sizes_before_running(args, message, tmp_path):
+    proc = run_script("vpwb/prompt_designs.sh", *args, cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr and "Usage:" in proc.stderr
+    assert "Run: " not in proc.stdout

@@ -362,3 +362,21 @@ def test_a_run_stopped_by_its_budget_is_in_the_table_and_named_in_a_note(tmp_pat
     notes = dict(report.notes)
     title = "Runs that stopped early (1), in the tables with what they trained"
     assert notes[title] == ["svhn/VPOUR/hp/seed1: stopped by its query budget after 50 steps, 8,000 training images"]
+
+
+def test_each_vp_prompt_design_and_size_is_a_row_of_its_own(tmp_path):
+    root = tmp_path / "output"
+    for design, size, accuracy in [("padding", 30, 60.0), ("fixed_patch", 30, 40.0), ("random_patch", 50, 45.0)]:
+        config = {"TRAINER": {"VPWB": {"METHOD": design, "PROMPT_SIZE": size}}}
+        for seed in (1, 2):
+            folder = root / "eurosat" / "VPWB" / f"{design}{size}" / f"seed{seed}"
+            write_results(folder, "VPWB", "eurosat", seed, accuracy + seed, config=config)
+    rows = as_dict(report_of(root).tables[0])
+    assert rows["VP (white-box)"]["EuroSAT"].startswith("61.5")  # the paper's pad 30 is the plain row
+    assert rows["VP (white-box) [fixed_patch p=30]"]["EuroSAT"].startswith("41.5")
+    assert rows["VP (white-box) [random_patch p=50]"]["EuroSAT"].startswith("46.5")
+    assert list(rows)[:3] == [
+        "VP (white-box)",
+        "VP (white-box) [fixed_patch p=30]",
+        "VP (white-box) [random_patch p=50]",
+    ]

@@ -15,15 +15,19 @@ from trainers.results import LOG_FILE, RESULTS_FILE, ResultsError, RunFiles, Run
 
 ZERO_SHOT = "ZeroshotCLIP"
 PAPER_BACKBONE, PAPER_COORDINATOR = "ViT-B/16", "vit-mae-base"
+VP_TRAINERS = ("VPWB", "VPOUR")
+PAPER_VP_PROMPT = ("padding", 30)
+"""The BlackVIP paper's VP prompt (pad 30); other designs and sizes (the VP paper's comparison) get rows of their own."""
 
 
 @dataclass(frozen=True)
 class Row:
-    """A table row: one method on one target, with BlackVIP's coordinator encoder."""
+    """A table row: one method on one target, with BlackVIP's coordinator encoder or VP's prompt design and size."""
 
     trainer: str
     backbone: str
     coordinator: str = ""
+    prompt: str = ""
 
     @property
     def label(self) -> str:
@@ -32,11 +36,13 @@ class Row:
             label += f" ({self.backbone})"
         if self.coordinator not in ("", PAPER_COORDINATOR):
             label += f" [{self.coordinator}]"
+        if self.prompt:
+            label += f" [{self.prompt}]"
         return label
 
     @property
     def is_paper_setup(self) -> bool:
-        return self.backbone == PAPER_BACKBONE and self.coordinator in ("", PAPER_COORDINATOR)
+        return self.backbone == PAPER_BACKBONE and self.coordinator in ("", PAPER_COORDINATOR) and not self.prompt
 
 
 def sorted_rows(rows: Iterable[Row]) -> list[Row]:
@@ -45,7 +51,14 @@ def sorted_rows(rows: Iterable[Row]) -> list[Row]:
 
     def key(row: Row) -> tuple:
         rank = order.get(row.trainer, DEFAULT_TABLE_ORDER)
-        return rank, row.trainer, row.backbone != PAPER_BACKBONE, row.backbone, row.coordinator
+        return (
+            rank,
+            row.trainer,
+            row.backbone != PAPER_BACKBONE,
+            row.backbone,
+            row.coordinator,
+            prompt_order(row.prompt),
+        )
 
     return sorted(set(rows), key=key)
 
@@ -71,12 +84,31 @@ class Run:
     steps: int | None = None
 
 
+def prompt_order(prompt: str) -> tuple:
+    """VP prompt rows by design (padding, fixed_patch, random_patch, others) then size."""
+    if not prompt:
+        return (-1, 0, "")
+    design, _, size = prompt.partition(" p=")
+    designs = ("padding", "fixed_patch", "random_patch")
+    rank = designs.index(design) if design in designs else len(designs)
+    return (rank, int(size) if size.isdigit() else 0, design)
+
+
+def vp_prompt(results: RunResults) -> str:
+    """``"<design> p=<size>"`` for a VP run whose prompt is not the paper's pad 30, else empty."""
+    node = results.config.get("TRAINER", {}).get(str(results.trainer), {})
+    design, size = node.get("METHOD", PAPER_VP_PROMPT[0]), node.get("PROMPT_SIZE", PAPER_VP_PROMPT[1])
+    return "" if (design, size) == PAPER_VP_PROMPT else f"{design} p={size}"
+
+
 def row_of(results: RunResults) -> Row:
-    coordinator = ""
+    coordinator = prompt = ""
     if results.trainer == "BLACKVIP":
         blackvip = results.config.get("TRAINER", {}).get("BLACKVIP", {})
         coordinator = blackvip.get("PT_BACKBONE") or blackvip.get("METHOD", "")
-    return Row(str(results.trainer), results.backbone, coordinator)
+    if results.trainer in VP_TRAINERS:
+        prompt = vp_prompt(results)
+    return Row(str(results.trainer), results.backbone, coordinator, prompt)
 
 
 def dataset_of(results: RunResults) -> tuple[str, bool]:

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The VP paper's prompt-design comparison (Bahng et al. 2022): padding, a fixed patch and a random patch, each at
+# every prompt size, trained by back-propagation (white-box VP) on one dataset. Each design and size is one
+# tl_bench run with EXTRA="TRAINER.VPWB.METHOD <design> TRAINER.VPWB.PROMPT_SIZE <size>" (its own folder, suffix
+# _x<hash>); python scripts/make_tables.py OUTPUT gives each design and size its own row ("VP (white-box)
+# [random_patch p=50]"; the paper's pad 30 is the plain row).
+set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/common.sh"
+
+DESIGNS=(padding fixed_patch random_patch)
+DEFAULT_SIZES=(10 30 50)
+SELF="bash scripts/vpwb/prompt_designs.sh"
+
+usage() {
+    cat <<USAGE
+Usage: $SELF DATASET EPOCH LR [SIZE ...]
+  VP's three prompt designs (${DESIGNS[*]}) at each prompt size SIZE in pixels (default: ${DEFAULT_SIZES[*]}):
+  the pad width, or the patch side. Padding needs 2 x SIZE < 224. Parameters: 3 x SIZE^2 for a patch,
+  2 x 3 x SIZE x (448 - 2 x SIZE) for padding (2,700 and 69,840 at 30).
+    DATASET  a configs/datasets name (svhn, eurosat, ...)   EPOCH  training epochs   LR  learning rate
+  Every run takes the environment of scripts/vpwb/tl_bench.sh (see: bash scripts/vpwb/tl_bench.sh --help); an EXTRA
+  given here is kept and the design keys are added to it.
+Example: $SELF eurosat 1000 40.0 10 30 50
+USAGE
+}
+
+fail() {
+    echo "$SELF: $1" >&2
+    usage >&2
+    exit 2
+}
+
+if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
+    usage
+    exit 0
+fi
+[[ $# -ge 3 ]] || fail "expected DATASET EPOCH LR [SIZE ...], got $# arguments"
+dataset=$1 epoch=$2 lr=$3
+shift 3
+sizes=("$@")
+[[ ${#sizes[@]} -gt 0 ]] || sizes=("${DEFAULT_SIZES[@]}")
+for size in "${sizes[@]}"; do
+    [[ "$size" =~ ^[1-9][0-9]*$ ]] || fail "SIZE must be a positive integer, got '$size'"
+    (( 2 * size < 224 )) || fail "SIZE $size leaves no image inside a 224-px pad (needs 2 x SIZE < 224)"
+done
+
+read -r -a python <<<"${PYTHON:-python}"
+base_extra=${EXTRA:-}
+for design in "${DESIGNS[@]}"; do
+    for size in "${sizes[@]}"; do
+        echo "== $design, prompt size $size"
+        EXTRA="${base_extra:+$base_extra }TRAINER.VPWB.METHOD $design TRAINER.VPWB.PROMPT_SIZE $size" \
+            "${python[@]}" "$REPO_ROOT/scripts/launch.py" vpwb tl_bench "$dataset" "$epoch" "$lr"
+    done
+done
