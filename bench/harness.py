@@ -37,6 +37,8 @@ CONFIGS = {
     "VPOUR": "VPOUR/vit_b16.yaml",
     "BAR": "BAR/vit_b16.yaml",
     "VPWB": "VPWB/vit_b16.yaml",
+    "LP": "LP/vit_b16.yaml",
+    "FT": "FT/vit_b16.yaml",
 }
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -2,8 +2,10 @@
 
 Each method runs a few training steps in its own process, on a CLIP ViT-B/16 target with random weights
 (memory does not depend on weight values) and the paper's MAE ViT-B/16 coordinator encoder for BLACKVIP.
+The white-box references FT (the whole image encoder) and LP (a linear head on frozen features) complete the
+table's layout; they back-propagate through CLIP's weights, so they are no black-box method.
 
-    python -m bench.memory [--batch 32] [--steps 2] [--device cpu|cuda]
+    python -m bench.memory [--batch 32] [--steps 2] [--device cpu|cuda] [--methods FT LP ...]
 """
 
 from __future__ import annotations
@@ -34,12 +36,19 @@ from bench.harness import (
     random_mae_folder,
     write_json,
 )
+from trainers.methods import method_label
 
 OUT = osp.join(osp.dirname(osp.abspath(__file__)), "results", "memory.json")
-METHODS = ["VPWB", "BAR", "VPOUR", "BLACKVIP"]
+METHODS = ["FT", "LP", "VPWB", "BAR", "VPOUR", "BLACKVIP"]
 # Paper Table 4 (ImageNet, ViT-B/16 target): peak memory MB and learnable parameters.
-PAPER = {"VPWB": (11937, "69K"), "BAR": (1649, "37K"), "VPOUR": (1665, "69K"), "BLACKVIP": (2428, "9K")}
-LABELS = {"VPWB": "VP (white-box)", "BAR": "BAR", "VPOUR": "VP w/ SPSA-GC", "BLACKVIP": "BlackVIP"}
+PAPER = {
+    "FT": (21655, "86M"),
+    "LP": (1587, "513K"),
+    "VPWB": (11937, "69K"),
+    "BAR": (1649, "37K"),
+    "VPOUR": (1665, "69K"),
+    "BLACKVIP": (2428, "9K"),
+}
 
 
 class RSSSampler:
@@ -80,6 +89,12 @@ def release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def learnable_parameters(trainer) -> int:
+    """The count the trainer logs: its prompter's, or the white-box references' own."""
+    prompter = getattr(trainer, "prompter", None)
+    return prompter.num_learnable() if prompter is not None else trainer.num_learnable()
+
+
 def child(method: str, work: str, batch: int, steps: int, device: str) -> dict:
     """Build one trainer, run ``steps`` training steps and report memory high-water marks."""
     data = osp.join(work, "data")
@@ -116,7 +131,7 @@ def child(method: str, work: str, batch: int, steps: int, device: str) -> dict:
         "method": method,
         "rss_after_build_mb": built,
         "rss_peak_mb": sampler.peak,
-        "learnable_parameters": trainer.prompter.num_learnable(),
+        "learnable_parameters": learnable_parameters(trainer),
     }
     if trainer.device.type == "cuda":
         out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -128,6 +143,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="mini-batch size (the paper's runs use 128)")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS, help="rows to measure, in this order")
     parser.add_argument("--out", default=OUT)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -139,9 +155,10 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="bench-mem-")
     make_eurosat_folder(osp.join(work, "data"), per_class=args.batch // 10 * args.steps + args.steps + 1)
     random_clip_checkpoint("ViT-B/16", osp.join(work, "vit_b16.pt"))
-    random_mae_folder(osp.join(work, "mae"))
+    if "BLACKVIP" in args.methods:
+        random_mae_folder(osp.join(work, "mae"))
     results, rows = [], []
-    for method in METHODS:
+    for method in args.methods:
         cmd = [
             sys.executable,
             "-m",
@@ -162,7 +179,7 @@ def main() -> None:
         results.append(r)
         paper_mb, paper_params = PAPER[method]
         row = [
-            LABELS[method],
+            method_label(method),
             f"{r['rss_after_build_mb']:,.0f}",
             f"{r['rss_peak_mb']:,.0f}",
             f"{r['rss_peak_mb'] - r['rss_after_build_mb']:,.0f}",
