@@ -95,6 +95,7 @@ def test_each_trainer_runs_through_train_py(method, learnable, queries_per_step,
     log = (out / "log.txt").read_text()
     written = json.loads((out / "results.json").read_text())
     assert written["trainer"] == method and written["accuracy"] == results["accuracy"]
+    assert written["access"] == ("white-box" if method == "VPWB" else "black-box")
     assert 0.0 <= written["accuracy"] <= 100.0 and written["learnable_parameters"] == learnable
     assert logged_int(log, r"Learnable parameters: (\d+)\n") == learnable
     assert "* accuracy: " in log and "Target queries: " in log

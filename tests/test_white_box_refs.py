@@ -215,3 +215,10 @@ def test_white_box_access_is_a_class_fact():
     from trainers.lp import LP
 
     assert LP.access == FT.access == white_box.ACCESS == "white-box"
+
+
+def test_results_reader_keeps_the_access_field():
+    from trainers.results import RunResults
+
+    assert RunResults.from_dict({"trainer": "FT", "access": "white-box"}).access == "white-box"
+    assert RunResults.from_dict({"trainer": "BAR"}).access is None

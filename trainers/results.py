@@ -82,6 +82,8 @@ class RunResults:
     stopped_by: str | None = None
     budget_images: int | None = None
     retries: int | None = None
+    access: str | None = None
+    """``black-box`` (the target is only queried) or ``white-box`` (its weights or gradients are read: VPWB, FT, LP)."""
 
     @classmethod
     def read(cls, path: str) -> RunResults:
@@ -127,6 +129,7 @@ class RunResults:
                 stopped_by=_optional(data, "stopped_by", str),
                 budget_images=_optional(data, "budget_images", int),
                 retries=_optional(data, "retries", int),
+                access=_optional(data, "access", str),
             )
         except (TypeError, ValueError) as e:
             raise ResultsError(f"{source}: {e}") from e

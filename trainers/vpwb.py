@@ -32,6 +32,7 @@ class VPWB(PromptedTargetTrainer):
     script_family = "vpwb"
     table_order = 10
     checkpoint_name = "prompter"
+    access = "white-box"
 
     def check_cfg(self, cfg: CfgNode) -> None:
         super().check_cfg(cfg)

@@ -43,4 +43,4 @@ class ZeroshotCLIP(TrainerX):
         return self.target(images, split=self.eval_split)
 
     def run_info(self) -> dict:
-        return {"learnable_parameters": 0, "train_time_s": 0.0, **self.target.accounting()}
+        return {"learnable_parameters": 0, "train_time_s": 0.0, "access": "black-box", **self.target.accounting()}

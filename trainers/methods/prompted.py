@@ -34,6 +34,9 @@ class PromptedTargetTrainer(TrainerX):
     script_family: ClassVar[str | None] = None
     table_order: ClassVar[int] = DEFAULT_TABLE_ORDER
     checkpoint_name: ClassVar[str] = "prompter"
+    access: ClassVar[str] = "black-box"
+    """What results.json records: "black-box" when the target is only queried, "white-box" when gradients flow
+    through it."""
     prompter: Prompter
 
     @property
@@ -110,7 +113,11 @@ class PromptedTargetTrainer(TrainerX):
     def run_info(self) -> dict:
         info = super().run_info()
         info.update(
-            {"learnable_parameters": self.prompter.num_learnable(), "stopped_by": self.stopped_by}
+            {
+                "learnable_parameters": self.prompter.num_learnable(),
+                "stopped_by": self.stopped_by,
+                "access": self.access,
+            }
             | self.target.accounting()
         )
         return info
