@@ -126,7 +126,7 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[4, 16],
-        help="tiny CLIP images per request (a 224 px image is about 3 MB of JSON, so 128 is slow on a small CPU)",
+        help="tiny CLIP images per request (a 224 px image is about 1.6 MB of JSON, so 128 is slow on a small CPU)",
     )
     parser.add_argument("--chunks", type=int, default=4, help="requests per call (images per call / max_batch)")
     parser.add_argument("--repeats", type=int, default=3)
