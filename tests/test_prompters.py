@@ -271,3 +271,40 @@ def test_patch_checks_its_sizes():
         FixedPatchPrompter(16, 17)
     with pytest.raises(ValueError, match="16x16"):
         FixedPatchPrompter(16, 4)(normalised_images(1, 32))
+
+
+def test_random_patch_evaluates_each_image_at_its_own_location_whatever_the_batch():
+    prompter = RandomPatchPrompter(224, 30, seed=3).eval()
+    x, index = normalised_images(8, 224), torch.arange(100, 108)
+    whole = patch_corners(prompter, prompter(x, index), x)
+    singles = [patch_corners(prompter, prompter(x[i : i + 1], index[i : i + 1]), x[i : i + 1])[0] for i in range(8)]
+    order = torch.tensor([5, 2, 7, 0])
+    shuffled = patch_corners(prompter, prompter(x[order], index[order]), x[order])
+    assert whole == singles, "a location does not depend on the batch size or the place in the batch"
+    assert shuffled == [whole[i] for i in order.tolist()], "nor on the other images in the batch"
+    assert len(set(whole)) > 4
+    assert prompter.prompt_indexed(x, index).equal(prompter(x, index))
+    assert patch_corners(prompter, prompter(x[:1]), x[:1]) == patch_corners(prompter, prompter(x), x)[:1], (
+        "without indices, image j of a call is dataset image j"
+    )
+
+
+def test_random_patch_eval_locations_cover_every_placement_evenly():
+    from trainers.prompters import eval_locations
+
+    rows, cols = eval_locations(torch.arange(20_000), image_size=224, patch=220)
+    assert rows.min() == cols.min() == 0 and rows.max() == cols.max() == 4
+    assert torch.bincount(rows * 5 + cols).float().std() < 30  # 25 placements, 800 each on average
+
+
+def test_random_patch_training_stream_is_not_the_optimisers():
+    from trainers.prompters import training_seed
+    from trainers.zo import ZO_REGISTRY
+
+    for seed in (0, 1, 7):
+        prompter, zo = RandomPatchPrompter(32, 4, seed=seed), ZO_REGISTRY.get("spsa").example(dim=4, seed=seed)
+        assert not torch.equal(prompter.generator.get_state(), zo._generator.get_state())
+        assert torch.equal(
+            prompter.generator.get_state(), torch.Generator().manual_seed(training_seed(seed)).get_state()
+        )
+    assert len({training_seed(s) for s in range(100)} | set(range(100))) == 200

@@ -13,7 +13,15 @@ from .base import (
 )
 from .coordinator import ConvEncoder, Coordinator, CoordinatorContext, CoordinatorInit, Decoder, num_stages
 from .pad import PAD_KEYS, PadPrompter
-from .patch import EVAL_SEED, FixedPatchPrompter, PatchContext, RandomPatchPrompter, vp_prompt_parameters
+from .patch import (
+    EVAL_SEED,
+    FixedPatchPrompter,
+    PatchContext,
+    RandomPatchPrompter,
+    eval_locations,
+    training_seed,
+    vp_prompt_parameters,
+)
 from .program import Program
 
 __all__ = [
@@ -36,7 +44,9 @@ __all__ = [
     "build_prompter",
     "channel_stats",
     "clip_to_pixel_range",
+    "eval_locations",
     "num_stages",
     "prompter_names",
+    "training_seed",
     "vp_prompt_parameters",
 ]

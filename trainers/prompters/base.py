@@ -77,6 +77,11 @@ class Prompter(nn.Module, Generic[Ctx]):
             raise ValueError(f"expected W of shape (P, {self.flat_dim()}), got {tuple(W.shape)}")
         return W
 
+    def prompt_indexed(self, x: Tensor, index: Tensor | None) -> Tensor:
+        """``self(x)`` for a batch whose images have dataset indices ``index`` (None: unknown); a prompter whose
+        prompt depends on which image it is (``random_patch`` in evaluation) overrides it. Evaluation calls it."""
+        return self(x)
+
     def prepare(self, x: Tensor) -> Ctx:
         """Everything about the batch ``x`` that does not depend on the learnable parameters."""
         raise NotImplementedError

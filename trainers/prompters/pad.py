@@ -22,7 +22,8 @@ PAD_KEYS = (
         "PROMPT_SIZE",
         30,
         "prompt size p in pixels: the pad width (padding) or the patch side (fixed_patch, random_patch; its location "
-        "is drawn per image and step from SEED in training, from a fixed seed in evaluation)",
+        "is drawn per image and step from SEED in training, from a fixed seed and the image's dataset index in "
+        "evaluation)",
         valid=AT_LEAST_ONE,
     ),
 )

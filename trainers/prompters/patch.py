@@ -3,13 +3,15 @@
 ``fixed_patch`` puts the patch at the top-left corner, as the VP paper does. ``random_patch`` moves it: in
 training every image gets its own location, drawn anew at every step from the prompter's own generator,
 which is seeded from the run's seed and saved in checkpoints, so a run and its resumption see the same
-locations. Both have 3 p^2 learnable values (2,700 for p = 30), against 2 x 3 p (S + S - 2p) for padding.
+locations. In evaluation each image's location is a fixed function of its dataset index. Both have 3 p^2
+learnable values (2,700 for p = 30), against 2 x 3 p (S + S - 2p) for padding.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -19,6 +21,38 @@ from .base import PROMPTER_REGISTRY, Prompter
 
 EVAL_SEED = 0
 """Seed of the locations ``random_patch`` uses in eval mode (the same for every model, run and call)."""
+
+TRAIN_STREAM = 1
+"""``random_patch``'s training generator is seeded with child ``TRAIN_STREAM`` of the run's seed (a numpy
+``SeedSequence`` spawn key), never with the seed itself, which seeds the zeroth-order optimiser's generator."""
+
+
+def training_seed(seed: int) -> int:
+    """The seed of ``random_patch``'s training generator for a run seeded with ``seed``: a stream of its own."""
+    state = np.random.SeedSequence(seed, spawn_key=(TRAIN_STREAM,)).generate_state(1, dtype=np.uint64)
+    return int(state[0])
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijection of uint64 whose outputs look independent for consecutive inputs."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def eval_locations(index: Tensor, image_size: int, patch: int) -> tuple[Tensor, Tensor]:
+    """Top-left (rows, cols) of ``random_patch`` in evaluation for the images with dataset indices ``index``.
+
+    A pure function of ``(EVAL_SEED, index)``: a 64-bit hash whose low and high 32 bits, modulo the
+    S - p + 1 placements, give the row and the column. An image is evaluated at the same location whatever
+    the batch size, its place in the batch or the other images in it.
+    """
+    keys = index.detach().cpu().numpy().astype(np.uint64)
+    seed = _mix64(np.array([EVAL_SEED], dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+    h = _mix64(keys + seed)
+    span = np.uint64(image_size - patch + 1)
+    rows, cols = (h & np.uint64(0xFFFFFFFF)) % span, (h >> np.uint64(32)) % span
+    return torch.from_numpy(rows.astype(np.int64)), torch.from_numpy(cols.astype(np.int64))
 
 
 @dataclass
@@ -52,8 +86,9 @@ class _PatchPrompter(Prompter[PatchContext]):
         self.patch_size = patch
         self.patch = nn.Parameter(torch.randn(1, 3, patch, patch))
 
-    def locations(self, n: int) -> tuple[Tensor, Tensor]:
-        """Top-left (rows, cols) of the patch for ``n`` images, each a CPU int64 tensor of shape (n,)."""
+    def locations(self, n: int, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Top-left (rows, cols) of the patch for ``n`` images with dataset indices ``index`` (None: unknown),
+        each a CPU int64 tensor of shape (n,)."""
         raise NotImplementedError
 
     def _check_size(self, x: Tensor) -> None:
@@ -72,15 +107,21 @@ class _PatchPrompter(Prompter[PatchContext]):
         canvas[:, image, r, c, :] = values
         return canvas.permute(0, 1, 4, 2, 3)
 
-    def prepare(self, x: Tensor) -> PatchContext:
-        """The batch and its patch locations (drawn here once per step, shared by every parameter vector)."""
+    def prepare(self, x: Tensor, index: Tensor | None = None) -> PatchContext:
+        """The batch and its patch locations (drawn here once per step, shared by every parameter vector);
+        ``index``: the images' dataset indices, where known."""
         self._check_size(x)
-        rows, cols = self.locations(x.shape[0])
+        if index is not None and tuple(index.shape) != (x.shape[0],):
+            raise ValueError(f"expected one dataset index per image, shape ({x.shape[0]},), got {tuple(index.shape)}")
+        rows, cols = self.locations(x.shape[0], index)
         return PatchContext(x=x, rows=rows, cols=cols)
 
-    def forward(self, x: Tensor) -> Tensor:
-        ctx = self.prepare(x)
+    def forward(self, x: Tensor, index: Tensor | None = None) -> Tensor:
+        ctx = self.prepare(x, index)
         return ctx.x + self._canvas(self.patch, ctx.rows, ctx.cols, x.shape[0])[0]
+
+    def prompt_indexed(self, x: Tensor, index: Tensor | None) -> Tensor:
+        return self(x, index)
 
     def apply_many(self, ctx: PatchContext, W: Tensor) -> Tensor:
         W = self._check_many(W)
@@ -94,7 +135,7 @@ class _PatchPrompter(Prompter[PatchContext]):
 class FixedPatchPrompter(_PatchPrompter):
     """VP's fixed patch: a learnable p x p patch added at the top-left corner of every image (3 p^2 values)."""
 
-    def locations(self, n: int) -> tuple[Tensor, Tensor]:
+    def locations(self, n: int, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
         zeros = torch.zeros(n, dtype=torch.long)
         return zeros, zeros.clone()
 
@@ -114,29 +155,28 @@ class RandomPatchPrompter(_PatchPrompter):
 
     Training mode: each image of each call (``forward`` or ``prepare``) gets its own location, uniform over
     all (S - p + 1)^2 placements (the reference draws one location per batch, from S - p values per axis),
-    from the prompter's generator, seeded with ``seed``. The generator state is part of ``state_dict``, so
-    a resumed run draws what the uninterrupted run would have drawn.
+    from the prompter's generator, seeded with ``training_seed(seed)`` (a stream apart from the optimiser's,
+    which ``seed`` itself seeds). The generator state is part of ``state_dict``, so a resumed run draws what
+    the uninterrupted run would have drawn. The dataset indices are not used.
 
     Eval mode: the locations are random too, since the patch was trained to work anywhere and accuracy at
-    random locations is what the paper reports, but they are drawn afresh from ``EVAL_SEED`` at every call:
-    image j of a batch always gets the same location, whatever the model, the run's seed or how often it
-    was evaluated before. Evaluation is therefore deterministic, and validating during training leaves the
-    training locations unchanged.
+    random locations is what the paper reports, but each image's location is ``eval_locations`` of its
+    dataset index, a fixed function of ``EVAL_SEED`` and the index: the same whatever the model, the run's
+    seed, the batch size, the image's place in its batch or how often it was evaluated before. Evaluation
+    is therefore deterministic, and validating during training leaves the training locations unchanged.
+    Without indices (a direct call ``prompter(x)``), image j of the batch is taken as dataset image j.
     """
 
     def __init__(self, image_size: int = 224, patch: int = 30, seed: int = 0) -> None:
         super().__init__(image_size, patch)
         self.seed = int(seed)
-        self.generator = torch.Generator().manual_seed(self.seed)
+        self.generator = torch.Generator().manual_seed(training_seed(self.seed))
 
-    def _draw(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        corners = torch.randint(0, self.image_size - self.patch_size + 1, (2, n), generator=generator)
-        return corners[0], corners[1]
-
-    def locations(self, n: int) -> tuple[Tensor, Tensor]:
+    def locations(self, n: int, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if self.training:
-            return self._draw(n, self.generator)
-        return self._draw(n, torch.Generator().manual_seed(EVAL_SEED))
+            corners = torch.randint(0, self.image_size - self.patch_size + 1, (2, n), generator=self.generator)
+            return corners[0], corners[1]
+        return eval_locations(torch.arange(n) if index is None else index, self.image_size, self.patch_size)
 
     def get_extra_state(self) -> Tensor:
         """The training generator's state, checkpointed with the patch."""
