@@ -343,3 +343,45 @@ def test_a_random_patch_run_killed_mid_epoch_resumes_its_locations_exactly(
     b = load_checkpoint(str(tmp_path / "part" / "prompter" / "model.pth.tar-2"))["state_dict"]
     assert torch.equal(a["patch"], b["patch"]) and torch.equal(a["_extra_state"], b["_extra_state"])
     assert resumed["accuracy"] == full["accuracy"]
+
+
+def test_random_patch_evaluation_is_the_same_at_any_test_batch_size(toy_root, tmp_path, dataset_yaml, monkeypatch):
+    from trainers.methods.prompted import PromptedTargetTrainer
+
+    out = tmp_path / "train"
+    run("VPOUR", toy_root, out, dataset_yaml, "TRAINER.VPOUR.METHOD", "random_patch")
+    parse, infer = PromptedTargetTrainer.parse_batch_test, PromptedTargetTrainer.model_inference
+
+    def evaluate(batch_size):
+        indices, logits = [], []
+
+        def parse_spy(self, batch):
+            indices.extend(batch["index"].tolist())
+            return parse(self, batch)
+
+        def infer_spy(self, images):
+            output = infer(self, images)
+            logits.extend(output)
+            return output
+
+        monkeypatch.setattr(PromptedTargetTrainer, "parse_batch_test", parse_spy)
+        monkeypatch.setattr(PromptedTargetTrainer, "model_inference", infer_spy)
+        extra = ["--eval-only", "--model-dir", str(out), "--load-epoch", "1"]
+        results = run(
+            "VPOUR",
+            toy_root,
+            tmp_path / f"eval{batch_size}",
+            dataset_yaml,
+            "TRAINER.VPOUR.METHOD",
+            "random_patch",
+            "DATALOADER.TEST.BATCH_SIZE",
+            batch_size,
+            extra=extra,
+        )
+        monkeypatch.undo()
+        return results["accuracy"], dict(zip(indices, logits))
+
+    (acc_a, by_image_a), (acc_b, by_image_b) = evaluate(12), evaluate(5)
+    assert acc_a == acc_b and sorted(by_image_a) == sorted(by_image_b) == list(range(3 * len(CLASSES)))
+    for i, row in by_image_a.items():
+        assert torch.allclose(row, by_image_b[i], atol=1e-5), f"image {i} is prompted differently at batch size 5"

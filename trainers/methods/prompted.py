@@ -38,6 +38,8 @@ class PromptedTargetTrainer(TrainerX):
     """What results.json records: "black-box" when the target is only queried, "white-box" when gradients flow
     through it."""
     prompter: Prompter
+    _test_index: torch.Tensor | None = None
+    """The dataset indices of the evaluation batch being parsed, for prompters that place prompts per image."""
 
     @property
     def method_node(self) -> CfgNode:
@@ -53,8 +55,13 @@ class PromptedTargetTrainer(TrainerX):
         print(f"Target: {self.target.describe()}")
         return self.target
 
+    def parse_batch_test(self, batch: dict):
+        self._test_index = batch.get("index")
+        return super().parse_batch_test(batch)
+
     def model_inference(self, images: torch.Tensor) -> torch.Tensor:
-        return self.target(self.prompter(images), split=self.eval_split)
+        index, self._test_index = self._test_index, None
+        return self.target(self.prompter.prompt_indexed(images, index), split=self.eval_split)
 
     def extra_checkpoint_state(self) -> dict:
         state = {"queries": self.target.counter.state_dict()}
