@@ -308,3 +308,18 @@ def test_random_patch_training_stream_is_not_the_optimisers():
             prompter.generator.get_state(), torch.Generator().manual_seed(training_seed(seed)).get_state()
         )
     assert len({training_seed(s) for s in range(100)} | set(range(100))) == 200
+
+
+@pytest.mark.parametrize("design,largest", [("padding", 111), ("fixed_patch", 224), ("random_patch", 224)])
+def test_each_vp_design_checks_its_own_prompt_size_limit(design, largest):
+    from dassl.config import get_cfg_default
+    from trainers.config import extend_cfg
+    from trainers.methods import check_prompt_fits_input
+
+    cfg = extend_cfg(get_cfg_default())
+    cfg.INPUT.SIZE = (224, 224)
+    cfg.TRAINER.VPOUR.METHOD, cfg.TRAINER.VPOUR.PROMPT_SIZE = design, largest
+    check_prompt_fits_input(cfg, "TRAINER.VPOUR")
+    cfg.TRAINER.VPOUR.PROMPT_SIZE = largest + 1
+    with pytest.raises(ValueError, match=rf"TRAINER\.VPOUR\.PROMPT_SIZE {largest + 1} .* at most {largest}\. Lower"):
+        check_prompt_fits_input(cfg, "TRAINER.VPOUR")

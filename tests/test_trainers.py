@@ -385,3 +385,27 @@ def test_random_patch_evaluation_is_the_same_at_any_test_batch_size(toy_root, tm
     assert acc_a == acc_b and sorted(by_image_a) == sorted(by_image_b) == list(range(3 * len(CLASSES)))
     for i, row in by_image_a.items():
         assert torch.allclose(row, by_image_b[i], atol=1e-5), f"image {i} is prompted differently at batch size 5"
+
+
+@pytest.mark.parametrize(
+    "method,opts,message",
+    [
+        ("VPOUR", ("TRAINER.VPOUR.PROMPT_SIZE", 112), r"TRAINER\.VPOUR\.PROMPT_SIZE 112 .* padding .* at most 111"),
+        (
+            "VPWB",
+            ("TRAINER.VPWB.METHOD", "fixed_patch", "TRAINER.VPWB.PROMPT_SIZE", 225),
+            r"TRAINER\.VPWB\.PROMPT_SIZE 225 .* patch .* at most 224",
+        ),
+        (
+            "BLACKVIP",
+            ("TRAINER.BLACKVIP.METHOD", "fixed_patch"),
+            r"TRAINER\.BLACKVIP\.METHOD must be one of \('coordinator', 'coordinator_init'\), got 'fixed_patch'",
+        ),
+        ("BAR", ("TRAINER.BAR.METHOD", "padding"), r"TRAINER\.BAR\.METHOD must be one of \('reprogramming',\)"),
+    ],
+)
+def test_a_prompt_design_that_cannot_be_built_is_refused_before_data_loads(
+    method, opts, message, tmp_path, dataset_yaml
+):
+    with pytest.raises(ValueError, match=message):
+        run(method, tmp_path / "no_data_here", tmp_path / "out", dataset_yaml, *opts)

@@ -9,11 +9,13 @@ from dassl.engine import TRAINER_REGISTRY
 from trainers.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ConfigKey, declare_keys
 from trainers.methods import BlackBoxTrainer
 from trainers.methods.losses import focal_loss
-from trainers.prompters import prompter_names
+from trainers.prompters import prompters_reading
 
 KEYS = declare_keys(
     "TRAINER.BAR",
-    ConfigKey("METHOD", "reprogramming", "prompt design (a registered prompter)", choices=prompter_names),
+    ConfigKey(
+        "METHOD", "reprogramming", "prompt design (a registered prompter)", choices=prompters_reading("FRAME_SIZE")
+    ),
     ConfigKey(
         "LRS", [0.01, 0.0001], "[init_lr, min_lr] of the polynomial (power 0.9) learning-rate decay", valid=POSITIVE
     ),

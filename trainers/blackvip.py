@@ -13,7 +13,7 @@ from trainers.methods import BlackBoxTrainer
 from trainers.methods.blackbox import cuda_fp16_autocast
 from trainers.methods.feature_cache import MAX_CACHED_IMAGES, FeatureCache, deterministic_train_transform
 from trainers.methods.losses import cross_entropy
-from trainers.prompters import Coordinator, CoordinatorContext, prompter_names
+from trainers.prompters import Coordinator, CoordinatorContext, prompters_reading
 from trainers.zo import SPSA_KEYS
 
 AMP_CHOICES = ("amp", "fp32")
@@ -24,7 +24,7 @@ KEYS = declare_keys(
         "METHOD",
         "coordinator",
         "prompt design: coordinator (pretrained encoder) or coordinator_init (scratch)",
-        choices=prompter_names,
+        choices=prompters_reading("PT_BACKBONE", "PT_BACKBONE_PATH", "SRC_DIM", "E_OUT_DIM", "P_EPS"),
     ),
     ConfigKey(
         "PT_BACKBONE",

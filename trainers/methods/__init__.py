@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from dassl.config import CfgNode
 from dassl.engine import TRAINER_REGISTRY
+from trainers.prompters import PROMPTER_REGISTRY
 
 from .blackbox import BlackBoxTrainer, perturbed_losses
 from .prompted import DEFAULT_TABLE_ORDER, PromptedTargetTrainer
@@ -29,13 +30,15 @@ __all__ = [
 
 
 def check_prompt_fits_input(cfg: CfgNode, node: str) -> None:
-    """A prompt added to the input must have its size: ``<node>.IMAGE_SIZE`` equals ``INPUT.SIZE``."""
-    side = cfg.TRAINER[node.split(".")[-1]].IMAGE_SIZE
-    if tuple(cfg.INPUT.SIZE) != (side, side):
+    """A prompt added to the input must have its size (``<node>.IMAGE_SIZE`` equals ``INPUT.SIZE``), and the
+    chosen design (``<node>.METHOD``) must fit in it (its prompter's ``check_cfg``), before any data loads."""
+    c = cfg.TRAINER[node.split(".")[-1]]
+    if tuple(cfg.INPUT.SIZE) != (c.IMAGE_SIZE, c.IMAGE_SIZE):
         raise ValueError(
-            f"{node}.IMAGE_SIZE {side} must equal INPUT.SIZE {tuple(cfg.INPUT.SIZE)}: the prompt is added to the "
-            f"input images. Set both to the same side."
+            f"{node}.IMAGE_SIZE {c.IMAGE_SIZE} must equal INPUT.SIZE {tuple(cfg.INPUT.SIZE)}: the prompt is added to "
+            f"the input images. Set both to the same side."
         )
+    PROMPTER_REGISTRY.get(c.METHOD).check_cfg(cfg, node)
 
 
 @dataclass(frozen=True)

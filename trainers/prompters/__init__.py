@@ -10,6 +10,7 @@ from .base import (
     channel_stats,
     clip_to_pixel_range,
     prompter_names,
+    prompters_reading,
 )
 from .coordinator import ConvEncoder, Coordinator, CoordinatorContext, CoordinatorInit, Decoder, num_stages
 from .pad import PAD_KEYS, PadPrompter
@@ -47,6 +48,7 @@ __all__ = [
     "eval_locations",
     "num_stages",
     "prompter_names",
+    "prompters_reading",
     "training_seed",
     "vp_prompt_parameters",
 ]

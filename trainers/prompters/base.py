@@ -7,8 +7,8 @@ training can render many candidate vectors at once with ``prepare`` (once per ba
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Generic, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +39,12 @@ class Prompter(nn.Module, Generic[Ctx]):
 
     Subclasses implement ``forward``, ``prepare`` and ``apply_many``; they narrow
     ``learnable_named_parameters`` when they hold parameters that are not learned (a frozen encoder).
+    ``node_keys`` names the keys of a method's node that ``from_cfg`` reads, so a method offers in its
+    ``METHOD`` key only the prompters it can build (``prompters_reading``).
     """
+
+    node_keys: ClassVar[tuple[str, ...]] = ()
+    """The keys of the method's config node (e.g. ``TRAINER.VPOUR``) that ``from_cfg`` reads."""
 
     def learnable_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """The learned parameters in flat-vector order, with their names relative to this module."""
@@ -100,6 +105,11 @@ class Prompter(nn.Module, Generic[Ctx]):
         """Build from the full config and the method's node (e.g. ``TRAINER.VPOUR``), which holds its sizes."""
         raise NotImplementedError(f"{cls.__name__} does not define from_cfg")
 
+    @classmethod
+    def check_cfg(cls, cfg: CfgNode, node: str) -> None:
+        """Raise ValueError, naming the key and how to fix it, when the values under ``node`` (e.g.
+        ``"TRAINER.VPOUR"``) cannot build this prompter; the method's config check calls it before any data loads."""
+
 
 PROMPTER_REGISTRY = Registry("PROMPTER")
 """Prompters by the name a method's ``METHOD`` key selects them with (``padding``, ``reprogramming``, ...)."""
@@ -108,6 +118,16 @@ PROMPTER_REGISTRY = Registry("PROMPTER")
 def prompter_names() -> list[str]:
     """Registered prompter names."""
     return PROMPTER_REGISTRY.registered_names()
+
+
+def prompters_reading(*keys: str) -> Callable[[], list[str]]:
+    """A ``METHOD`` key's choices for a method whose node has ``keys``: the registered prompters whose
+    ``node_keys`` it has (read when the config is checked, so plugins' prompters count)."""
+
+    def names() -> list[str]:
+        return [name for name, cls in PROMPTER_REGISTRY.items() if set(cls.node_keys) <= set(keys)]
+
+    return names
 
 
 def build_prompter(name: str, cfg: CfgNode, node: CfgNode) -> Prompter:

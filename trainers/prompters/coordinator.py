@@ -259,6 +259,8 @@ class Coordinator(_EncoderDecoderPrompter):
         self.encoder.eval()
         return self
 
+    node_keys = ("PT_BACKBONE", "PT_BACKBONE_PATH", "SRC_DIM", "P_EPS")
+
     @classmethod
     def example(cls) -> Coordinator:
         return cls(build_encoder("tiny-vit"), src_dim=49, image_size=28)
@@ -305,6 +307,8 @@ class CoordinatorInit(_EncoderDecoderPrompter):
             image_size,
         )
         self.register_load_state_dict_pre_hook(_check_encoder_shapes)
+
+    node_keys = ("E_OUT_DIM", "P_EPS")
 
     @classmethod
     def example(cls) -> CoordinatorInit:

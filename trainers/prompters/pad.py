@@ -8,14 +8,14 @@ from torch import Tensor, nn
 from dassl.config import CfgNode
 from trainers.config import AT_LEAST_ONE, ConfigKey
 
-from .base import PROMPTER_REGISTRY, Prompter, prompter_names
+from .base import PROMPTER_REGISTRY, Prompter, prompters_reading
 
 PAD_KEYS = (
     ConfigKey(
         "METHOD",
         "padding",
         "prompt design (a registered prompter): padding, fixed_patch or random_patch (VP's designs), ...",
-        choices=prompter_names,
+        choices=prompters_reading("IMAGE_SIZE", "PROMPT_SIZE"),
     ),
     ConfigKey("IMAGE_SIZE", 224, "side of the prompted image in pixels (must equal INPUT.SIZE)", valid=AT_LEAST_ONE),
     ConfigKey(
@@ -34,6 +34,8 @@ method to declare under its node."""
 @PROMPTER_REGISTRY.register(name="padding")
 class PadPrompter(Prompter[Tensor]):
     """VP's padding prompt: a learnable frame of width ``pad`` added to the normalised image, no clamping."""
+
+    node_keys = ("IMAGE_SIZE", "PROMPT_SIZE")
 
     def __init__(self, image_size: int = 224, pad: int = 30) -> None:
         super().__init__()
@@ -78,3 +80,15 @@ class PadPrompter(Prompter[Tensor]):
     def from_cfg(cls, cfg: CfgNode, node: CfgNode) -> PadPrompter:
         """``node.IMAGE_SIZE`` and ``node.PROMPT_SIZE`` (the pad width) of VPOUR or VPWB."""
         return cls(image_size=node.IMAGE_SIZE, pad=node.PROMPT_SIZE)
+
+    @classmethod
+    def check_cfg(cls, cfg: CfgNode, node: str) -> None:
+        """The pad on both sides must leave an image inside: 2 x PROMPT_SIZE < IMAGE_SIZE."""
+        c = cfg.TRAINER[node.split(".")[-1]]
+        if 2 * c.PROMPT_SIZE >= c.IMAGE_SIZE:
+            raise ValueError(
+                f"{node}.PROMPT_SIZE {c.PROMPT_SIZE} is too large for padding on {c.IMAGE_SIZE}-px images: the pad on "
+                f"both sides must leave an image inside (2 x PROMPT_SIZE < IMAGE_SIZE), so at most "
+                f"{(c.IMAGE_SIZE - 1) // 2}. Lower {node}.PROMPT_SIZE (the VP paper's is 30) or choose a patch design "
+                f"({node}.METHOD fixed_patch or random_patch)."
+            )

@@ -78,6 +78,8 @@ class _PatchPrompter(Prompter[PatchContext]):
     """A ``(1, 3, p, p)`` patch (N(0, 1) initial values) added, unclamped, at a per-image location; subclasses
     choose the locations with ``locations``."""
 
+    node_keys = ("IMAGE_SIZE", "PROMPT_SIZE")
+
     def __init__(self, image_size: int = 224, patch: int = 30) -> None:
         super().__init__()
         if not 0 < patch <= image_size:
@@ -85,6 +87,17 @@ class _PatchPrompter(Prompter[PatchContext]):
         self.image_size = image_size
         self.patch_size = patch
         self.patch = nn.Parameter(torch.randn(1, 3, patch, patch))
+
+    @classmethod
+    def check_cfg(cls, cfg: CfgNode, node: str) -> None:
+        """A patch must fit in the image: PROMPT_SIZE <= IMAGE_SIZE."""
+        c = cfg.TRAINER[node.split(".")[-1]]
+        if c.PROMPT_SIZE > c.IMAGE_SIZE:
+            raise ValueError(
+                f"{node}.PROMPT_SIZE {c.PROMPT_SIZE} is too large for a patch on {c.IMAGE_SIZE}-px images: the "
+                f"patch must fit in the image (PROMPT_SIZE <= IMAGE_SIZE), so at most {c.IMAGE_SIZE}. Lower "
+                f"{node}.PROMPT_SIZE (the VP paper's is 30)."
+            )
 
     def locations(self, n: int, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Top-left (rows, cols) of the patch for ``n`` images with dataset indices ``index`` (None: unknown),

@@ -71,6 +71,8 @@ class Program(Prompter[Tensor]):
             programs = W.reshape(W.shape[0], 1, 3, self.frame_size, self.frame_size)
             return self._finish(canvas.unsqueeze(0), programs).flatten(0, 1)
 
+    node_keys = ("FRAME_SIZE",)
+
     @classmethod
     def example(cls) -> Program:
         return cls(frame_size=16, image_size=12)
