@@ -462,10 +462,17 @@ def test_prompt_designs_runs_each_vp_design_at_each_size_in_its_own_folder(tmp_p
     [
         ([], "expected DATASET EPOCH LR"),
         (["svhn", 10, 40, "3x"], "SIZE must be a positive integer"),
-        (["svhn", 10, 40, 112], "2 x SIZE < 224"),
+        (["svhn", 10, 40, 30, 225], "SIZE <= 224"),
     ],
 )
 def test_prompt_designs_checks_its_sizes_before_running(args, message, tmp_path):
     proc = run_script("vpwb/prompt_designs.sh", *args, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr and "Usage:" in proc.stderr
     assert "Run: " not in proc.stdout
+
+
+def test_prompt_designs_applies_each_designs_own_size_limit(tmp_path):
+    cmds = dry("vpwb/prompt_designs.sh", "eurosat", 2, 40, 111, 112, 224, tmp_path=tmp_path)
+    designs = [(opts(c)["TRAINER.VPWB.METHOD"], opts(c)["TRAINER.VPWB.PROMPT_SIZE"]) for c in cmds]
+    patches = [(d, s) for d in ("fixed_patch", "random_patch") for s in ("111", "112", "224")]
+    assert designs == [("padding", "111")] + patches, "padding stops at 111 on 224 px, a patch at 224"

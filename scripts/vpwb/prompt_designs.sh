@@ -15,7 +15,8 @@ usage() {
     cat <<USAGE
 Usage: $SELF DATASET EPOCH LR [SIZE ...]
   VP's three prompt designs (${DESIGNS[*]}) at each prompt size SIZE in pixels (default: ${DEFAULT_SIZES[*]}):
-  the pad width, or the patch side. Padding needs 2 x SIZE < 224. Parameters: 3 x SIZE^2 for a patch,
+  the pad width, or the patch side. A patch needs SIZE <= 224; padding needs 2 x SIZE < 224 and is skipped at
+  a larger SIZE (the patches still run). Parameters: 3 x SIZE^2 for a patch,
   2 x 3 x SIZE x (448 - 2 x SIZE) for padding (2,700 and 69,840 at 30).
     DATASET  a configs/datasets name (svhn, eurosat, ...)   EPOCH  training epochs   LR  learning rate
   Every run takes the environment of scripts/vpwb/tl_bench.sh (see: bash scripts/vpwb/tl_bench.sh --help); an EXTRA
@@ -41,13 +42,21 @@ sizes=("$@")
 [[ ${#sizes[@]} -gt 0 ]] || sizes=("${DEFAULT_SIZES[@]}")
 for size in "${sizes[@]}"; do
     [[ "$size" =~ ^[1-9][0-9]*$ ]] || fail "SIZE must be a positive integer, got '$size'"
-    (( 2 * size < 224 )) || fail "SIZE $size leaves no image inside a 224-px pad (needs 2 x SIZE < 224)"
+    (( size <= 224 )) || fail "SIZE $size is larger than the 224-px image (every design needs SIZE <= 224)"
 done
+
+fits() {  # fits DESIGN SIZE: whether the design can be built at this size on 224-px images
+    if [[ "$1" == padding ]]; then (( 2 * $2 < 224 )); else (( $2 <= 224 )); fi
+}
 
 read -r -a python <<<"${PYTHON:-python}"
 base_extra=${EXTRA:-}
 for design in "${DESIGNS[@]}"; do
     for size in "${sizes[@]}"; do
+        if ! fits "$design" "$size"; then
+            echo "== $design, prompt size $size: skipped (the pad leaves no image inside: needs 2 x SIZE < 224)"
+            continue
+        fi
         echo "== $design, prompt size $size"
         EXTRA="${base_extra:+$base_extra }TRAINER.VPWB.METHOD $design TRAINER.VPWB.PROMPT_SIZE $size" \
             "${python[@]}" "$REPO_ROOT/scripts/launch.py" vpwb tl_bench "$dataset" "$epoch" "$lr"
