@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import os.path as osp
 import sys
@@ -17,7 +18,15 @@ import torch
 
 from dassl.config import CfgNode, get_cfg_default
 from dassl.engine import TrainingStopped, build_trainer
-from dassl.utils import CheckpointError, close_logger, collect_env_info, set_random_seed, setup_logger, write_json
+from dassl.utils import (
+    CheckpointError,
+    close_logger,
+    collect_env_info,
+    distributed,
+    set_random_seed,
+    setup_logger,
+    write_json,
+)
 from trainers import __version__
 from trainers.config import ConfigError, describe_keys, extend_cfg, validate_cfg
 from trainers.plugins import load_plugins
@@ -214,29 +223,61 @@ def yaml_safe(cfg: CfgNode) -> dict:
 
 def main(args: argparse.Namespace) -> dict:
     """Run one experiment; returns what was written to ``OUTPUT_DIR/results.json`` (``results-eval.json`` for an
-    evaluation in a folder that holds a training run, whose record it never changes)."""
+    evaluation in a folder that holds a training run, whose record it never changes).
+
+    Started by ``torchrun`` with several processes, every process builds the same trainer and takes the same steps;
+    rank 0 alone claims the folder, logs and writes, the others keep quiet (their stdout goes nowhere)."""
     start = time.time()
     failures = load_plugins(args.plugin)
     cfg = setup_cfg(args)
     check_requested_plugins(cfg, failures)
+    check_process_count(cfg)
     current = fingerprint(cfg)
     folder = RunFolder(cfg.OUTPUT_DIR)
-    with folder.locked():
-        separate_eval, banner, notes = claim_folder(folder, cfg, current, args)
-        setup_logger(cfg.OUTPUT_DIR, append=not separate_eval, banner=banner)
-        for note in notes:
-            print(note)
-        if cfg.SEED >= 0:
-            print(f"Setting fixed seed: {cfg.SEED}")
-            set_random_seed(cfg.SEED)
-        try:
-            return run(args, cfg, failures, start, current, EVAL_RESULTS_FILE if separate_eval else RESULTS_FILE)
-        except TrainingStopped as e:
-            print(e)
-            raise SystemExit(e.exit_code) from None
-        finally:
-            sys.stdout.flush()
-            close_logger()
+    distributed.init_from_env(cfg.USE_CUDA)
+    try:
+        with contextlib.ExitStack() as held:
+
+            def claim() -> tuple[bool, str, list[str]]:
+                held.enter_context(folder.locked())
+                return claim_folder(folder, cfg, current, args)
+
+            separate_eval, banner, notes = distributed.writer_decides(claim)
+            if distributed.is_writer():
+                setup_logger(cfg.OUTPUT_DIR, append=not separate_eval, banner=banner)
+            else:
+                quiet = held.enter_context(open(os.devnull, "w"))
+                held.enter_context(contextlib.redirect_stdout(quiet))
+            for note in notes:
+                print(note)
+            if cfg.SEED >= 0:
+                print(f"Setting fixed seed: {cfg.SEED}")
+                set_random_seed(cfg.SEED)
+            try:
+                return run(args, cfg, failures, start, current, EVAL_RESULTS_FILE if separate_eval else RESULTS_FILE)
+            except TrainingStopped as e:
+                print(e)
+                raise SystemExit(e.exit_code) from None
+            finally:
+                sys.stdout.flush()
+                close_logger()
+    finally:
+        distributed.shutdown()
+
+
+def check_process_count(cfg: CfgNode) -> None:
+    """Refuse to run a trainer that cannot divide its work in more than one process (it would repeat it)."""
+    from dassl.engine import TRAINER_REGISTRY
+
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    name = cfg.TRAINER.NAME
+    if processes > 1 and name in TRAINER_REGISTRY:
+        if not getattr(TRAINER_REGISTRY.get(name), "splits_work_over_processes", False):
+            raise ConfigError(
+                f"{name} cannot split its work over {processes} processes: each would repeat the whole run. "
+                f"torchrun --nproc_per_node N splits the perturbed points of the zeroth-order methods "
+                f"(BLACKVIP, VPOUR, BAR); run {name} as one process (python train.py ...)."
+            )
 
 
 def claim_folder(
@@ -271,7 +312,7 @@ def claim_folder(
 def run(args: argparse.Namespace, cfg: CfgNode, failures: dict, start: float, current: dict, results_name: str) -> dict:
     """Build the trainer, train and/or evaluate, and write the results file (the logger is set up)."""
     wandb = None
-    if args.use_wandb:
+    if args.use_wandb and distributed.is_writer():
         try:
             import wandb
         except ImportError:
@@ -299,6 +340,8 @@ def run(args: argparse.Namespace, cfg: CfgNode, failures: dict, start: float, cu
     else:
         return {}
     results = collect_results(cfg, trainer, wall, args.eval_only, digest(current))
+    if not distributed.is_writer():
+        return results
     write_json(results, osp.join(cfg.OUTPUT_DIR, results_name))
     if results_name != RESULTS_FILE:
         print(f"Evaluation written to {osp.join(cfg.OUTPUT_DIR, results_name)} (the training record is unchanged)")

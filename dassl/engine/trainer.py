@@ -24,6 +24,7 @@ from dassl.utils import (
     MetricMeter,
     capture_rng_state,
     checkpoint_position,
+    distributed,
     load_checkpoint,
     load_resume_checkpoint,
     mkdir_if_missing,
@@ -78,7 +79,15 @@ def _latest_checkpoint(fdir: str) -> str:
 
 
 class TrainerBase:
-    """Registration and bookkeeping of models, optimisers and schedulers, plus the generic epoch loop."""
+    """Registration and bookkeeping of models, optimisers and schedulers, plus the generic epoch loop.
+
+    Under ``torchrun`` with several processes only rank 0 writes (checkpoints, TensorBoard); stop signals and
+    time-based checkpoints are agreed on by all processes after each step.
+    """
+
+    splits_work_over_processes: bool = False
+    """True for trainers that divide each step's work over the processes of a ``torchrun`` run; train.py refuses
+    to start any other trainer in more than one process, where it would only repeat the same work."""
 
     def __init__(self) -> None:
         self._models: OrderedDict[str, nn.Module] = OrderedDict()
@@ -153,6 +162,14 @@ class TrainerBase:
         ``epoch`` (a rolling ``model.pth.tar-E+B`` file, with the RNG state the epoch started from); returns the path
         of the first model's file. ``rng_state`` and ``optim_states`` (by model name) replace the current ones, to
         checkpoint the state from before a step that failed."""
+        done = epoch + 1 if batches == 0 else epoch
+        if batches:
+            model_name = model_name or f"model.pth.tar-{done}+{batches}"
+        if not distributed.is_writer():  # the path rank 0 writes, for messages
+            self.last_checkpoint_time = time.time()
+            names = self.get_model_names()
+            fname = model_name or f"model.pth.tar-{done}"
+            return osp.join(directory, names[0], fname) if names else ""
         rng_state = rng_state or capture_rng_state()
         extra = {
             "train_seconds": self.train_seconds + (time.time() - self._epoch_start if batches else 0.0),
@@ -161,9 +178,6 @@ class TrainerBase:
             "fingerprint": self.run_fingerprint,
             **self.extra_checkpoint_state(),
         }
-        done = epoch + 1 if batches == 0 else epoch
-        if batches:
-            model_name = model_name or f"model.pth.tar-{done}+{batches}"
         paths = []
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
@@ -425,9 +439,10 @@ class SimpleTrainer(TrainerBase):
         directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
         self.start_epoch = self.resume_model_if_exist(directory)
         self.last_checkpoint_time = time.time()
-        writer_dir = osp.join(self.output_dir, "tensorboard")
-        mkdir_if_missing(writer_dir)
-        self.init_writer(writer_dir)
+        if distributed.is_writer():
+            writer_dir = osp.join(self.output_dir, "tensorboard")
+            mkdir_if_missing(writer_dir)
+            self.init_writer(writer_dir)
         self.time_start = time.time()
 
     def after_train(self) -> None:
@@ -435,6 +450,7 @@ class SimpleTrainer(TrainerBase):
         if not self.cfg.TEST.NO_TEST:
             if self.cfg.TEST.FINAL_MODEL == "best_val":
                 print("Deploy the model with the best val performance")
+                distributed.barrier()  # rank 0 has written the best model before any process reads it
                 self.load_model(self.output_dir)
             else:
                 print("Deploy the last-epoch model")
@@ -455,6 +471,8 @@ class SimpleTrainer(TrainerBase):
                 self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name="model-best.pth.tar")
         if meet_checkpoint_freq or last_epoch:
             self.save_model(self.epoch, self.output_dir)
+        if distributed.world_size() > 1:
+            self.stop_signal = distributed.agree_max([self.stop_signal or 0])[0] or None
         if self.stop_signal is not None:
             if not (meet_checkpoint_freq or last_epoch):
                 self.save_model(self.epoch, self.output_dir)
@@ -470,8 +488,12 @@ class SimpleTrainer(TrainerBase):
 
     def after_step(self, batches_done: int, epoch_rng_state: dict) -> None:
         """After each training step: a rolling checkpoint when one is due by time or a stop was requested (then
-        stop)."""
-        if self.stop_signal is None and not self.checkpoint_due():
+        stop). With several processes both are decided together, on the first process to see them."""
+        due = self.checkpoint_due()
+        if distributed.world_size() > 1:
+            signum, agreed_due = distributed.agree_max([self.stop_signal or 0, int(due)])
+            self.stop_signal, due = signum or None, bool(agreed_due)
+        if self.stop_signal is None and not due:
             return
         path = self.save_model(self.epoch, self.output_dir, batches=batches_done, epoch_rng_state=epoch_rng_state)
         if self.stop_signal is not None:

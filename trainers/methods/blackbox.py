@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from trainers.distributed import PointShards
 from trainers.prompters import Prompter, build_prompter
 from trainers.targets import Target
 from trainers.zo import ZOOptimizer, build_zo
@@ -27,15 +28,27 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def perturbed_losses(
-    prompter: Prompter, ctx: Any, W: torch.Tensor, target: Target, labels: torch.Tensor, loss_fn: LossFn
+    prompter: Prompter,
+    ctx: Any,
+    W: torch.Tensor,
+    target: Target,
+    labels: torch.Tensor,
+    loss_fn: LossFn,
+    points: range | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss of each parameter vector in ``W`` on one mini-batch, plus the correct-prediction count per vector.
 
     All P x N prompted images form one request; the target alone decides how it is split into calls
-    (``ceil(P*N / TARGET.MAX_BATCH)``, images packed across parameter vectors).
+    (``ceil(P*N / TARGET.MAX_BATCH)``, images packed across parameter vectors). With ``points`` (this process's
+    share under torchrun) the prompter still renders every vector, so its state (e.g. the coordinator's batch-norm
+    statistics) advances as in one process, but only those vectors' images are sent and answered.
     """
-    num_points, n = W.shape[0], labels.shape[0]
-    logits = target(prompter.apply_many(ctx, W), split="train").float()
+    n = labels.shape[0]
+    images = prompter.apply_many(ctx, W)
+    if points is not None:
+        images = images[points.start * n : points.stop * n]
+    num_points = images.shape[0] // n
+    logits = target(images, split="train").float()
     rep_labels = labels.repeat(num_points)
     losses = loss_fn(logits, rep_labels).view(num_points, n).mean(1)
     correct = logits.argmax(1).eq(rep_labels).view(num_points, n).sum(1)
@@ -48,6 +61,9 @@ class BlackBoxTrainer(PromptedTargetTrainer):
 
     zo_name: str | None = None
     """The optimiser this method always uses; None reads the node's ``OPT_TYPE``."""
+
+    splits_work_over_processes = True
+    """Under ``torchrun --nproc_per_node N`` each process sends its share of every step's perturbed points."""
 
     def build_prompter(self) -> Prompter:
         return build_prompter(self.method_node.METHOD, self.cfg, self.method_node)
@@ -76,6 +92,9 @@ class BlackBoxTrainer(PromptedTargetTrainer):
         self.register_model(self.checkpoint_name, self.prompter, self.zo, None)
         print(f"Learnable parameters: {self.prompter.num_learnable()}")
         print(f"Target queries per step: {self.zo.queries_per_step} x batch")
+        self.shards = PointShards.for_this_process(self.zo.queries_per_step)
+        if self.shards is not None:
+            print(self.shards.describe())
         self._gain = 0.0
         self._nonfinite_streak = 0
 
@@ -86,9 +105,14 @@ class BlackBoxTrainer(PromptedTargetTrainer):
             stats = {}
 
             def oracle(W: torch.Tensor) -> torch.Tensor:
-                losses, correct = perturbed_losses(
-                    self.prompter, ctx, W.to(self.device), self.target, labels, self.loss
-                )
+                W = W.to(self.device)
+                if self.shards is None:
+                    losses, correct = perturbed_losses(self.prompter, ctx, W, self.target, labels, self.loss)
+                else:
+                    losses, correct = self.shards.evaluate(
+                        lambda mine: perturbed_losses(self.prompter, ctx, W, self.target, labels, self.loss, mine),
+                        self.target.counter,
+                    )
                 stats["correct"] = correct
                 return losses
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os.path as osp
+from collections import OrderedDict
 from typing import ClassVar
 
 import torch
 
 from dassl.config import CfgNode
 from dassl.engine import StopTraining, TrainerX
-from dassl.utils import write_json
+from dassl.utils import capture_rng_state, distributed, restore_rng_state, write_json
 from trainers.config import validate_cfg
 from trainers.prompters import Prompter
 from trainers.targets import BudgetExceeded, Target, build_target
@@ -102,8 +103,9 @@ class PromptedTargetTrainer(TrainerX):
             return {}
 
     def write_ledger(self) -> None:
-        """Record the counts in ``OUTPUT_DIR/queries.json`` (after every checkpoint and evaluation)."""
-        write_json(self.target.counter.state_dict(), self.ledger_path)
+        """Record the counts in ``OUTPUT_DIR/queries.json`` (after every checkpoint and evaluation; rank 0 only)."""
+        if distributed.is_writer():
+            write_json(self.target.counter.state_dict(), self.ledger_path)
 
     def save_model(self, *args, **kwargs) -> str:
         path = super().save_model(*args, **kwargs)
@@ -217,6 +219,26 @@ class PromptedTargetTrainer(TrainerX):
         self.target.budget.check(
             self.target.counter, "val" if loader is self.val_loader else "test", len(loader.dataset)
         )
+        if distributed.world_size() > 1:
+            return self._test_on_writer(split)
+        return self._evaluate(split)
+
+    def _test_on_writer(self, split: str) -> float:
+        """With several processes rank 0 alone evaluates, so the evaluation set is sent once; the others take its
+        result, its query counts and its RNG state (iterating a data loader draws from it), and stay in step."""
+
+        def evaluate() -> tuple[float, OrderedDict | None, str, dict, dict]:
+            result = self._evaluate(split)
+            return result, self.test_results, self.eval_split, self.target.counter.state_dict(), capture_rng_state()
+
+        result, self.test_results, self.eval_split, counts, rng = distributed.writer_decides(evaluate)
+        if not distributed.is_writer():
+            self.target.counter.load_state_dict(counts)
+            restore_rng_state(rng)
+        return result
+
+    def _evaluate(self, split: str) -> float:
+        """Evaluate here and record the counts."""
         result = super().test(split)
         self.write_ledger()
         return result
