@@ -18,6 +18,7 @@ import io
 import json
 import os.path as osp
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,12 +39,14 @@ from bench.harness import (
 )
 from trainers.methods import method_label
 
+CLASS_COUNTED = {"LP"}
+"""Methods whose learnable count grows with the class count (LP's head: 512 x classes + classes)."""
 OUT = osp.join(osp.dirname(osp.abspath(__file__)), "results", "memory.json")
 METHODS = ["FT", "LP", "VPWB", "BAR", "VPOUR", "BLACKVIP"]
 # Paper Table 4 (ImageNet, ViT-B/16 target): peak memory MB and learnable parameters.
 PAPER = {
     "FT": (21655, "86M"),
-    "LP": (1587, "513K"),
+    "LP": (1587, "513K (1000 classes)"),
     "VPWB": (11937, "69K"),
     "BAR": (1649, "37K"),
     "VPOUR": (1665, "69K"),
@@ -132,27 +135,15 @@ def child(method: str, work: str, batch: int, steps: int, device: str) -> dict:
         "rss_after_build_mb": built,
         "rss_peak_mb": sampler.peak,
         "learnable_parameters": learnable_parameters(trainer),
+        "classes": trainer.num_classes,
     }
     if trainer.device.type == "cuda":
         out["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=32, help="mini-batch size (the paper's runs use 128)")
-    parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS, help="rows to measure, in this order")
-    parser.add_argument("--out", default=OUT)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--work", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(args.child, args.work, args.batch, args.steps, args.device)))
-        return
-
-    work = tempfile.mkdtemp(prefix="bench-mem-")
+def measure(args: argparse.Namespace, work: str) -> tuple[list[dict], list[list[str]]]:
+    """Build the data and checkpoints in ``work`` and measure each method in a child process; results and rows."""
     make_eurosat_folder(osp.join(work, "data"), per_class=args.batch // 10 * args.steps + args.steps + 1)
     random_clip_checkpoint("ViT-B/16", osp.join(work, "vit_b16.pt"))
     if "BLACKVIP" in args.methods:
@@ -186,8 +177,33 @@ def main() -> None:
         ]
         if "cuda_max_allocated_mb" in r:
             row.append(f"{r['cuda_max_allocated_mb']:,.0f}")
-        rows.append(row + [f"{r['learnable_parameters']:,}", f"{paper_mb:,}", paper_params])
+        learnable = f"{r['learnable_parameters']:,}"
+        if method in CLASS_COUNTED:
+            learnable += f" ({r['classes']} classes)"
+        rows.append(row + [learnable, f"{paper_mb:,}", paper_params])
         print(rows[-1], flush=True)
+    return results, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32, help="mini-batch size (the paper's runs use 128)")
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS, help="rows to measure, in this order")
+    parser.add_argument("--out", default=OUT)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.work, args.batch, args.steps, args.device)))
+        return
+
+    work = tempfile.mkdtemp(prefix="bench-mem-")
+    try:
+        results, rows = measure(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     headers = ["method", "RSS after build MB", "RSS peak MB", "training adds MB"]
     if args.device == "cuda":
         headers.append("CUDA max allocated MB")
