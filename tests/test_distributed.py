@@ -83,12 +83,13 @@ def command(processes, args):
     return [*launcher, osp.join(REPO, "train.py"), *args]
 
 
-def run_side_by_side(*commands, expect=0):
-    """Start every command at once (they share the machine's cores) and wait for all; fail with their stderr."""
+def run_side_by_side(*commands, expect=(0,), plugins=()):
+    """Start every command at once (they share the machine's cores) and wait for all; fail with their stderr unless
+    they exit with ``expect`` (one status per command, or one for all)."""
     env = {
         **os.environ,
         "PYTHONPATH": REPO,
-        "BBVP_PLUGINS": "tests.plugins.coop_style",
+        "BBVP_PLUGINS": os.pathsep.join(["tests.plugins.coop_style", *plugins]),
         "OMP_NUM_THREADS": "1",
     }
     procs = [
@@ -96,8 +97,9 @@ def run_side_by_side(*commands, expect=0):
         for cmd in commands
     ]
     outputs = [proc.communicate(timeout=300) for proc in procs]
-    for cmd, proc, (out, err) in zip(commands, procs, outputs, strict=True):
-        assert proc.returncode == expect, f"{' '.join(cmd)} exited {proc.returncode}:\n{out[-3000:]}\n{err[-3000:]}"
+    statuses = expect * len(commands) if len(expect) == 1 else expect
+    for cmd, proc, (out, err), status in zip(commands, procs, outputs, statuses, strict=True):
+        assert proc.returncode == status, f"{' '.join(cmd)} exited {proc.returncode}:\n{out[-3000:]}\n{err[-3000:]}"
     return outputs
 
 
@@ -181,6 +183,49 @@ def test_a_budget_stop_and_its_resume_under_two_processes_match_one_process(toy_
     assert resumed["queries"]["train"] == uninterrupted["queries"]["train"]
     log = (two / "log.txt").read_text()
     assert "Training stopped early" in log and "Previous epoch: 1 and 1 steps of epoch 2" in log
+
+
+SIGTERM_RANK_1_AT_STEP_6 = """
+import os
+import signal
+
+from trainers.methods.blackbox import BlackBoxTrainer
+
+_original = BlackBoxTrainer.forward_backward
+_steps = []
+
+
+def forward_backward(self, batch):
+    _steps.append(1)
+    if os.environ.get("RANK") == "1" and len(_steps) == 6:
+        os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler would, but to one process only
+    return _original(self, batch)
+
+
+BlackBoxTrainer.forward_backward = forward_backward
+"""
+
+
+def test_a_stop_signal_to_one_process_stops_both_with_a_checkpoint_and_the_resume_is_exact(toy_root, tmp_path):
+    plugin = tmp_path / "sigterm_rank_1.py"
+    plugin.write_text(SIGTERM_RANK_1_AT_STEP_6)
+    opts = ("OPTIM.MAX_EPOCH", 2)
+    full, two = tmp_path / "full", tmp_path / "two"
+    # torchrun reports the workers' exit (143 = 128 + SIGTERM, in the log) as its own status 1
+    run_side_by_side(
+        command(1, train_args("VPOUR", toy_root, full, *opts)),
+        command(2, train_args("VPOUR", toy_root, two, *opts)),
+        expect=(0, 1),
+        plugins=[str(plugin)],
+    )
+    log = (two / "log.txt").read_text()
+    assert "Stopped on SIGTERM after saving" in log and "model.pth.tar-1+2" in log
+    assert sorted(os.listdir(two / "prompter")) == ["checkpoint", "model.pth.tar-1+2"]
+    run_side_by_side(command(2, train_args("VPOUR", toy_root, two, *opts)))
+    assert_same_state(full / "prompter" / "model.pth.tar-2", two / "prompter" / "model.pth.tar-2")
+    assert results(two)["accuracy"] == results(full)["accuracy"]
+    assert results(two)["queries"]["train"] == results(full)["queries"]["train"]
+    assert "Previous epoch: 1 and 2 steps of epoch 2" in (two / "log.txt").read_text()
 
 
 # ---------------------------------------------------------------- refusals and the split itself (no processes)
