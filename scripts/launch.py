@@ -39,6 +39,7 @@ from scripts.recipes import (  # noqa: E402
     script_command,
     value_text,
 )
+from scripts.runners import LauncherError, Run, Runner, build_runner, describe_settings  # noqa: E402
 from trainers.results import RESULTS_FILE  # noqa: E402
 
 if TYPE_CHECKING:
@@ -46,13 +47,18 @@ if TYPE_CHECKING:
 
 HPARAMS = REPO_ROOT / "configs" / "paper" / "hparams.yaml"
 DATASET_CONFIGS = REPO_ROOT / "configs" / "datasets"
-ENVIRONMENT_HELP = """Environment (optional):
+ENVIRONMENT_HELP = f"""Environment (optional):
   DATA=./data  OUTPUT=./output  (relative to the current directory)
   SEEDS="1 2 3"  SHOTS=16  PYTHON=python  CKPT_FREQ=500 (checkpoint every N epochs, for resuming)
   EXTRA="KEY VALUE ..."  more config overrides (values without spaces); the output folder gets a suffix _x<hash>
   EPOCHS=N  replaces a fixed epoch count (synthetic_*, ablation_*, paper_row); the output path records it
   DRY_RUN=1  print the train.py commands (and skips) without running anything
-A run whose folder holds results.json is skipped; one with a checkpoint but no results.json resumes."""
+  LAUNCHER=local|slurm  run here (default) or submit each run as a SLURM job (job arrays, requeued on preemption)
+  JOBS=N  with LAUNCHER=local, N runs at once (one GPU each when GPUs exist; output in OUTPUT/.jobs/local/)
+  SLURM settings (or the same keys in a YAML file named by LAUNCHER_CONFIG):
+{describe_settings()}
+A run whose folder holds results.json is skipped; one with a checkpoint but no results.json resumes.
+python -m scripts.sweep_status OUTPUT lists the runs of a sweep: finished, queued, running, failed (with logs)."""
 NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 COUNT = re.compile(r"[0-9]+")
 SAFE_WORD = re.compile(r"[A-Za-z0-9_./:=+,@%-]+")
@@ -130,6 +136,7 @@ class Environment:
     epochs: str | None
     python: tuple[str, ...]
     extra: tuple[str, ...]
+    runner: Runner
 
     @classmethod
     def from_environ(cls, environ: dict[str, str]) -> Environment:
@@ -152,9 +159,14 @@ class Environment:
         extra = words(environ.get("EXTRA", ""))
         if len(extra) % 2:
             raise UsageError(f"EXTRA must hold KEY VALUE pairs, got '{environ.get('EXTRA', '')}'")
+        output = absolute(environ.get("OUTPUT") or "./output")
+        try:
+            runner = build_runner(environ, osp.abspath(output), dry_run == "1")
+        except LauncherError as e:
+            raise UsageError(str(e)) from None
         return cls(
             data=absolute(environ.get("DATA") or "./data"),
-            output=absolute(environ.get("OUTPUT") or "./output"),
+            output=output,
             seeds=seeds,
             shots=shots,
             ckpt_freq=ckpt_freq,
@@ -162,6 +174,7 @@ class Environment:
             epochs=epochs,
             python=tuple(words(environ.get("PYTHON") or "python")),
             extra=tuple(extra),
+            runner=runner,
         )
 
     @property
@@ -336,6 +349,10 @@ def run_seeds(recipe: Recipe, setting: str, values: dict[str, str], env: Environ
                 return 2
             say(f"Skip: finished run in {out} (results.json exists)")
             continue
+        queued = env.runner.already_queued(out)
+        if queued:
+            say(f"Skip: {out} is already queued or running as {queued}")
+            continue
         if has_checkpoint(out):
             say(f"Resume: unfinished run in {out} (checkpoint found)")
         elif osp.isdir(out):
@@ -343,10 +360,10 @@ def run_seeds(recipe: Recipe, setting: str, values: dict[str, str], env: Environ
         cmd = [*env.python, "train.py", *train_args]
         say(f"Run: {shell_quote(cmd)}")
         if not env.dry_run:
-            code = subprocess.run(cmd, cwd=REPO_ROOT, stdin=stdin).returncode
+            code = env.runner.run(Run(osp.abspath(out), cmd), stdin=stdin)
             if code:
-                return 128 - code if code < 0 else code
-    return 0
+                return code
+    return env.runner.flush()
 
 
 def run_script(recipe: Recipe, script: Script, argv: list[str], env: Environment, stdin: int | None = None) -> int:
@@ -489,11 +506,13 @@ def main(argv: list[str] | None = None) -> int:
         say(usage(recipe, script))
         return 0
     try:
-        return run_script(recipe, script, args, Environment.from_environ(dict(os.environ)))
+        env = Environment.from_environ(dict(os.environ))
+        code = run_script(recipe, script, args, env)
+        return code or env.runner.finish()
     except UsageError as e:
         say(f"Error: {e}", "", usage(recipe, script), file=sys.stderr)
         return 2
-    except RecipeError as e:
+    except (RecipeError, LauncherError) as e:
         say(f"Error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

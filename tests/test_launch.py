@@ -229,3 +229,62 @@ def test_every_built_in_recipe_loads_and_has_its_entry_points():
         recipe = recipes.load_recipe(family)
         for script in recipe.scripts:
             assert (REPO / "scripts" / family / f"{script}.sh").is_file(), (family, script)
+
+
+# ---------------------------------------------------------------- launchers (LAUNCHER, JOBS; SLURM in test_slurm.py)
+
+
+def test_local_jobs_run_side_by_side_one_gpu_each_and_failures_are_reported_with_their_log(tmp_path, capsys):
+    from scripts.runners import ParallelRunner, Run, read_index
+
+    runner = ParallelRunner(jobs=2, output=str(tmp_path), gpus=["3", "5"])
+    probe = (
+        "import os, sys, time; s = time.time(); time.sleep(0.5); "
+        "print(os.environ['CUDA_VISIBLE_DEVICES'], s, time.time()); sys.exit({})"
+    )
+    for name, code in (("a", 0), ("b", 3), ("c", 0)):
+        assert runner.run(Run(str(tmp_path / name), [sys.executable, "-c", probe.format(code)])) == 0
+    assert runner.finish() == 1
+    out, err = capsys.readouterr()
+    assert "Started on GPU 3" in out and "Started on GPU 5" in out and out.count("Finished: ") == 2
+    log = tmp_path / ".jobs" / "local" / "b.log"
+    assert f"{tmp_path / 'b'}: exit status 3; output in {log}" in err
+    seen = {n: (tmp_path / ".jobs" / "local" / f"{n}.log").read_text().split() for n in "abc"}
+    assert seen["a"][0] == "3" and seen["b"][0] == "5" and seen["c"][0] in ("3", "5")
+    a_start, a_end, b_start, b_end, c_start = (float(seen[n][int(i)]) for n, i in ("a1", "a2", "b1", "b2", "c1"))
+    assert b_start < a_end and a_start < b_end  # two at once
+    assert c_start >= min(a_end, b_end)  # the third waited for a free slot
+    assert set(read_index(str(tmp_path))) == {str(tmp_path / n) for n in "abc"}
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"LAUNCHER": "pbs"}, "LAUNCHER must be local or slurm, got 'pbs'"),
+        ({"JOBS": "0"}, "JOBS must be a positive integer, got '0'"),
+        ({"LAUNCHER": "slurm", "GPUS": "two"}, "GPUS (or gpus in LAUNCHER_CONFIG) must be int, got 'two'"),
+        ({"LAUNCHER": "slurm", "LAUNCHER_CONFIG": "/nowhere.yaml"}, "LAUNCHER_CONFIG names /nowhere.yaml"),
+    ],
+)
+def test_bad_launcher_settings_print_usage(env, message, tmp_path):
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "vpwb" / "tl_bench.sh"), "svhn", "1", "1.0"],
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHON": sys.executable, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and message in proc.stderr and "LAUNCHER=local|slurm" in proc.stderr
+
+
+def test_slurm_settings_read_the_launcher_config_and_the_environment_wins(tmp_path):
+    from scripts.runners import LauncherError, slurm_settings
+
+    config = tmp_path / "cluster.yaml"
+    config.write_text("partition: gpu\naccount: lab\ngpus: 2\ntime_min: 600\n")
+    settings = slurm_settings({"LAUNCHER_CONFIG": str(config), "GPUS": "1", "MEM_GB": "32"})
+    assert settings["partition"] == "gpu" and settings["account"] == "lab" and settings["gpus"] == 1
+    assert settings["time_min"] == 600 and settings["mem_gb"] == 32 and settings["cpus"] == 4
+    config.write_text("partitoin: gpu\n")
+    with pytest.raises(LauncherError, match=r"unknown keys \['partitoin'\]; known: partition, account"):
+        slurm_settings({"LAUNCHER_CONFIG": str(config)})
