@@ -43,7 +43,7 @@ SLURM_KEYS = {
     "partition": ("PARTITION", str, "", "partition (empty: the cluster's default)"),
     "account": ("ACCOUNT", str, "", "account to charge (empty: your default)"),
     "qos": ("QOS", str, "", "quality of service (empty: the default)"),
-    "gpus": ("GPUS", int, 1, "GPUs per run"),
+    "gpus": ("GPUS", int, 1, "GPUs per run (0 or 1)"),
     "cpus": ("CPUS", int, 4, "CPU cores per run"),
     "mem_gb": ("MEM_GB", int, 0, "memory per run in GB (0: the partition's default)"),
     "time_min": ("TIME_MIN", int, 24 * 60, "time limit per job in minutes (a preempted or timed-out run requeues)"),
@@ -232,6 +232,11 @@ def slurm_settings(environ: dict[str, str]) -> dict[str, Any]:
             raise LauncherError(f"{var} must not be negative, got {settings[key]}")
     if settings["time_min"] < 1 or settings["cpus"] < 1 or settings["array_parallelism"] < 1:
         raise LauncherError("TIME_MIN, CPUS and ARRAY_PARALLELISM must be at least 1")
+    if settings["gpus"] > 1:
+        raise LauncherError(
+            f"GPUS must be 0 or 1 with LAUNCHER=slurm, got {settings['gpus']}: each job runs one train.py process, "
+            "which uses one GPU. To split one run over several GPUs, start it with torchrun (see the README)."
+        )
     return settings
 
 

@@ -281,10 +281,12 @@ def test_slurm_settings_read_the_launcher_config_and_the_environment_wins(tmp_pa
     from scripts.runners import LauncherError, slurm_settings
 
     config = tmp_path / "cluster.yaml"
-    config.write_text("partition: gpu\naccount: lab\ngpus: 2\ntime_min: 600\n")
+    config.write_text("partition: gpu\naccount: lab\ngpus: 0\ntime_min: 600\n")
     settings = slurm_settings({"LAUNCHER_CONFIG": str(config), "GPUS": "1", "MEM_GB": "32"})
     assert settings["partition"] == "gpu" and settings["account"] == "lab" and settings["gpus"] == 1
     assert settings["time_min"] == 600 and settings["mem_gb"] == 32 and settings["cpus"] == 4
+    with pytest.raises(LauncherError, match=r"GPUS must be 0 or 1 with LAUNCHER=slurm, got 2"):
+        slurm_settings({"GPUS": "2"})
     config.write_text("partitoin: gpu\n")
     with pytest.raises(LauncherError, match=r"unknown keys \['partitoin'\]; known: partition, account"):
         slurm_settings({"LAUNCHER_CONFIG": str(config)})
