@@ -22,6 +22,7 @@ if __name__ == "__main__" and not __package__:  # run by path: import scripts.* 
 
 from tabulate import tabulate  # noqa: E402
 
+from scripts.launch import has_checkpoint  # noqa: E402
 from scripts.runners import JOBS_DIR, read_index, slurm_queue  # noqa: E402
 from trainers.results import LOCK_FILE, RESULTS_FILE, RUN_RECORD  # noqa: E402
 
@@ -50,12 +51,6 @@ def locked(folder: str) -> bool:
             return True
         fcntl.flock(f, fcntl.LOCK_UN)
     return False
-
-
-def has_checkpoint(folder: str) -> bool:
-    return osp.isdir(folder) and any(
-        osp.isfile(osp.join(folder, d, "checkpoint")) for d in os.listdir(folder) if not d.startswith(".")
-    )
 
 
 def pid_alive(pid: int) -> bool:
