@@ -27,12 +27,12 @@ from dassl.utils import (
     distributed,
     load_checkpoint,
     load_resume_checkpoint,
-    mkdir_if_missing,
     restore_checkpoint,
     restore_rng_state,
     save_checkpoint,
     tolist_if_not,
 )
+from dassl.utils.scalars import QUERIES_TAG, ScalarSink, TensorBoardSink
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 """Signals that stop training cleanly: checkpoint after the current step, then exit (SLURM and ``timeout`` send
@@ -81,7 +81,7 @@ def _latest_checkpoint(fdir: str) -> str:
 class TrainerBase:
     """Registration and bookkeeping of models, optimisers and schedulers, plus the generic epoch loop.
 
-    Under ``torchrun`` with several processes only rank 0 writes (checkpoints, TensorBoard); stop signals and
+    Under ``torchrun`` with several processes only rank 0 writes (checkpoints, scalars); stop signals and
     time-based checkpoints are agreed on by all processes after each step.
     """
 
@@ -93,7 +93,9 @@ class TrainerBase:
         self._models: OrderedDict[str, nn.Module] = OrderedDict()
         self._optims: OrderedDict[str, Any] = OrderedDict()
         self._scheds: OrderedDict[str, Any] = OrderedDict()
-        self._writer = None
+        self._sinks: list[ScalarSink] = []
+        self.global_step = 0
+        """Training steps done over all epochs: the step scalars and evaluations are written at."""
         self.train_seconds = 0.0
         self.wall_offset = 0.0
         self.attempt_start = self._epoch_start = time.time()
@@ -283,26 +285,46 @@ class TrainerBase:
         if not torch.isfinite(loss).all():
             raise FloatingPointError("Loss is infinite or NaN!")
 
+    def add_scalar_sink(self, sink: ScalarSink) -> None:
+        """Send every scalar written from now on to ``sink`` too (e.g. a Weights & Biases run)."""
+        self._sinks.append(sink)
+
     def init_writer(self, log_dir: str) -> None:
-        """TensorBoard writer when the ``tensorboard`` package is installed; scalars are skipped otherwise."""
-        if self.__dict__.get("_writer") is not None:
+        """TensorBoard events in ``log_dir`` (a requirement; a note and no events when it is not installed)."""
+        if any(isinstance(sink, TensorBoardSink) for sink in self._sinks):
             return
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            sink = TensorBoardSink(log_dir)
         except ImportError:
             print("TensorBoard is not installed: training scalars are not written (pip install tensorboard)")
             return
         print(f"Initialize tensorboard (log_dir={log_dir})")
-        self._writer = SummaryWriter(log_dir=log_dir)
+        self._sinks.append(sink)
 
     def close_writer(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        for sink in self._sinks:
+            sink.close()
+        self._sinks = []
+
+    def progress_scalars(self) -> dict[str, float]:
+        """Run-wide counters written with every step's metrics: trainers that query a model return the
+        cumulative image queries as ``queries/images`` (and their cost as ``queries/usd``)."""
+        return {}
+
+    def write_scalars(self, scalars: dict[str, float], step: int | None = None) -> None:
+        """Write ``scalars`` with the run's counters at ``step`` (default: the steps done), and against the
+        cumulative queries under ``by_queries/`` when the trainer counts them."""
+        if not self._sinks:
+            return
+        scalars = {**scalars, **self.progress_scalars()}
+        queries = scalars.get(QUERIES_TAG)
+        for sink in self._sinks:
+            sink.write(scalars, self.global_step if step is None else step, None if queries is None else int(queries))
 
     def write_scalar(self, tag: str, scalar_value: float, global_step: int | None = None) -> None:
-        if self._writer is not None:
-            self._writer.add_scalar(tag, scalar_value, global_step)
+        """Dassl's single-scalar call, for plugins."""
+        for sink in self._sinks:
+            sink.write({tag: scalar_value}, self.global_step if global_step is None else global_step, None)
 
     def train(self, start_epoch: int, max_epoch: int) -> None:
         self.start_epoch = start_epoch
@@ -438,11 +460,10 @@ class SimpleTrainer(TrainerBase):
     def before_train(self) -> None:
         directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
         self.start_epoch = self.resume_model_if_exist(directory)
+        self.global_step = self.start_epoch * len(self.train_loader_x) + self._resume_position[0]
         self.last_checkpoint_time = time.time()
         if distributed.is_writer():
-            writer_dir = osp.join(self.output_dir, "tensorboard")
-            mkdir_if_missing(writer_dir)
-            self.init_writer(writer_dir)
+            self.init_writer(osp.join(self.output_dir, "tensorboard"))
         self.time_start = time.time()
 
     def after_train(self) -> None:
@@ -524,8 +545,7 @@ class SimpleTrainer(TrainerBase):
                 )
             self.evaluator.process(output, label)
         results = self.evaluator.evaluate()
-        for k, v in results.items():
-            self.write_scalar(f"{split}/{k}", v, self.epoch)
+        self.write_scalars({f"{split}/{k}": v for k, v in results.items()})
         if split == "test":
             self.test_results = results
         return list(results.values())[0]
@@ -600,13 +620,18 @@ class TrainerX(SimpleTrainer):
                         ]
                     )
                 )
-            n_iter = self.epoch * self.num_batches + self.batch_idx
-            for name, meter in losses.meters.items():
-                self.write_scalar("train/" + name, meter.avg, n_iter)
-            self.write_scalar("train/lr", self.get_current_lr(), n_iter)
+            self.global_step = self.epoch * self.num_batches + self.batch_idx + 1
+            self.write_scalars(self.step_scalars(loss_summary))
             self.after_step(self.batch_idx + 1, epoch_rng)
             self.batch_idx += 1
             end = time.time()
+
+    def step_scalars(self, loss_summary: dict) -> dict[str, float]:
+        """One step's metrics for TensorBoard and wandb: the step's own values (not the epoch's running averages
+        the log prints beside them) and the learning rate."""
+        scalars = {f"train/{name}": float(value) for name, value in loss_summary.items()}
+        scalars["train/lr"] = float(self.get_current_lr())
+        return scalars
 
     def _stop_before_step(
         self, epoch_rng: dict, rng_state: dict, optim_states: dict[str, Any], error: Exception

@@ -141,6 +141,10 @@ class BlackBoxTrainer(PromptedTargetTrainer):
     def get_current_lr(self, names=None) -> float:
         return self._gain
 
+    def step_scalars(self, loss_summary: dict) -> dict[str, float]:
+        """The step's loss, accuracy and gradient-estimate norm, with the optimiser's gain (step size) by name."""
+        return super().step_scalars(loss_summary) | {"train/gain": float(self._gain)}
+
     def images_per_sample(self) -> int:
         return self.zo.queries_per_step
 

@@ -12,9 +12,12 @@ import torch
 from dassl.config import CfgNode
 from dassl.engine import StopTraining, TrainerX
 from dassl.utils import capture_rng_state, distributed, restore_rng_state, write_json
+from dassl.utils.scalars import query_scalars
 from trainers.config import validate_cfg
 from trainers.prompters import Prompter
 from trainers.targets import BudgetExceeded, Target, build_target
+
+from .prompt_grid import GRID_IMAGES, PROMPT_GRID_FILE, prompt_grid
 
 QUERY_LEDGER = "queries.json"
 """Query counts as of the latest checkpoint or evaluation, so a resumed run keeps its earlier attempts' evaluations."""
@@ -112,12 +115,35 @@ class PromptedTargetTrainer(TrainerX):
         self.write_ledger()
         return path
 
+    def progress_scalars(self) -> dict[str, float]:
+        counter = self.target.counter
+        return query_scalars(counter.images(), counter.usd_per_1k)
+
     def after_train(self) -> None:
         line = self.target.counter.summary_line()
         if hasattr(self.target, "retries"):
             line += f"; {self.target.retries} requests resent after a failure (not billed)"
         print(line)
         super().after_train()
+        if distributed.is_writer():
+            self.save_prompt_grid()
+
+    @torch.no_grad()
+    def save_prompt_grid(self, count: int = GRID_IMAGES) -> str:
+        """Write ``OUTPUT_DIR/prompt_grid.png``: the first ``count`` test images, the prompt and the prompted
+        images, as evaluation renders them. Nothing is sent to the target. Returns the path."""
+        dataset = self.test_loader.dataset
+        items = [dataset[i] for i in range(min(count, len(dataset)))]
+        images = torch.stack([item["img"] for item in items]).to(self.device)
+        index = torch.tensor([item["index"] for item in items])
+        self.set_model_mode("eval")
+        prompted = self.prompter.prompt_indexed(images, index)
+        normalised = "normalize" in self.cfg.INPUT.TRANSFORMS
+        mean, std = (self.cfg.INPUT.PIXEL_MEAN, self.cfg.INPUT.PIXEL_STD) if normalised else (None, None)
+        path = osp.join(self.output_dir, PROMPT_GRID_FILE)
+        prompt_grid(images, prompted, mean, std).save(path)
+        print(f"Prompt grid (input | prompt | prompted input, {len(items)} test images) saved to {path}")
+        return path
 
     def run_info(self) -> dict:
         info = super().run_info()

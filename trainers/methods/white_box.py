@@ -20,6 +20,8 @@ from dassl.config import CfgNode
 from dassl.engine import TrainerX
 from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
+from dassl.utils import distributed
+from dassl.utils.scalars import query_scalars
 from trainers.config import ConfigKey, validate_cfg
 from trainers.targets import CLIP_MEAN, CLIP_STD, QueryCounter
 from trainers.targets.clip import encode_prompts, load_clip
@@ -182,8 +184,13 @@ class WhiteBoxCLIPTrainer(TrainerX):
         if self.scaler is not None and "grad_scaler" in state:
             self.scaler.load_state_dict(state["grad_scaler"])
 
+    def progress_scalars(self) -> dict[str, float]:
+        return query_scalars(self.counter.images())
+
     def after_train(self) -> None:
         print(self.counter.summary_line())
+        if distributed.is_writer():
+            print("No prompt grid: this method learns no prompt")
         super().after_train()
 
     def run_info(self) -> dict:
