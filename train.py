@@ -27,6 +27,7 @@ from dassl.utils import (
     setup_logger,
     write_json,
 )
+from dassl.utils.scalars import WandbSink
 from trainers import __version__
 from trainers.config import ConfigError, describe_keys, extend_cfg, validate_cfg
 from trainers.plugins import load_plugins
@@ -119,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="Colour-Biased MNIST: shuffle which digits get the biased colour (1) or not (0)",
     )
-    parser.add_argument("--use_wandb", action="store_true", help="log the final result to Weights & Biases")
+    parser.add_argument("--use_wandb", action="store_true", help="log per-step metrics and results to Weights & Biases")
     parser.add_argument("--wb_name", type=str, default="test", help="Weights & Biases project")
     parser.add_argument(
         "opts",
@@ -327,6 +328,8 @@ def run(args: argparse.Namespace, cfg: CfgNode, failures: dict, start: float, cu
         print(f"Warning: plugin module {module} failed to import ({error})")
 
     trainer = build_trainer(cfg)
+    if wandb is not None:
+        trainer.add_scalar_sink(WandbSink(wandb))
     trainer.attempt_start = start
     trainer.run_fingerprint = digest(current)
     if args.eval_only:
