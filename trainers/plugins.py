@@ -16,6 +16,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from dassl.utils.registry import DuplicateRegistrationError
+
 BUILTIN_PACKAGES = ("datasets", "trainers")
 ENV_VAR = "BBVP_PLUGINS"
 
@@ -55,7 +57,9 @@ def load_plugins(extra: list[str] | None = None) -> dict[str, str]:
     """Import the built-in plugin packages and the user's plugins; returns the modules that failed (name -> error).
 
     A built-in module that fails to import does not stop the others (a missing optional dependency only
-    affects the plugins that need it). A user plugin that fails raises: it was asked for by name.
+    affects the plugins that need it), except for a name clash: a module dropped into ``trainers/`` or
+    ``datasets/`` that registers a name already taken raises, naming both modules, instead of leaving whichever
+    imported first. A user plugin that fails raises: it was asked for by name.
     """
     for package_name in BUILTIN_PACKAGES:
         package = importlib.import_module(package_name)
@@ -65,6 +69,8 @@ def load_plugins(extra: list[str] | None = None) -> dict[str, str]:
             try:
                 importlib.import_module(info.name)
                 _loaded.add(info.name)
+            except DuplicateRegistrationError:
+                raise
             except Exception as e:  # noqa: BLE001 - reported to the user by train.py
                 _failures[info.name] = f"{type(e).__name__}: {e}"
     for spec in user_plugins(extra):

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from typing import Any
+
+
+class DuplicateRegistrationError(KeyError):
+    """Two objects claim one name in a registry (e.g. a dropped-in trainer named like one of ours)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class Registry:
@@ -15,7 +23,11 @@ class Registry:
 
     def _do_register(self, name: str, obj: Any, force: bool = False) -> None:
         if name in self._obj_map and not force:
-            raise KeyError(f'An object named "{name}" was already registered in "{self._name}" registry')
+            raise DuplicateRegistrationError(
+                f'"{name}" is already registered in "{self._name}" registry by {origin(self._obj_map[name])}; '
+                f"{origin(obj)} registers it again. Rename one of them (the registered name is the class name "
+                "unless register(name=...) gives one), or remove the module you do not want"
+            )
         self._obj_map[name] = obj
 
     def register(self, obj: Any = None, force: bool = False, name: str | None = None) -> Any:
@@ -54,6 +66,14 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._obj_map
+
+
+def origin(obj: Any) -> str:
+    """``module.QualName (file)`` of a registered object, so that a clash names both modules."""
+    module = getattr(obj, "__module__", None) or "?"
+    where = f"{module}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+    path = getattr(sys.modules.get(module), "__file__", None)
+    return f"{where} ({path})" if path else where
 
 
 def suggestion(requested: str, available: list[str]) -> str:
