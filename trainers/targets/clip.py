@@ -11,6 +11,7 @@ import math
 import os
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import open_clip
@@ -128,30 +129,49 @@ def _hf_candidates(arch: str) -> list[tuple[str, str]]:
     return [(repo, name) for name in (HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME)] if repo else []
 
 
-def find_openai_weights(arch: str, download: bool = False) -> Path:
-    """Path of OpenAI's checkpoint for ``arch`` from the local caches, downloading only when asked."""
+def local_openai_weights(arch: str, folders: Sequence[Path] | None = None) -> tuple[Path | None, list[str]]:
+    """OpenAI's checkpoint for ``arch`` from local files only (``folders``, default ``openai_cache_dirs()``, then
+    the Hugging Face cache open_clip fills), or None; and every place looked at, for the error message."""
     from huggingface_hub import constants as hf_constants
     from huggingface_hub import try_to_load_from_cache
 
-    url = open_clip.get_pretrained_cfg(OPENAI_ARCHS[arch], "openai")["url"]
-    filename = os.path.basename(url)
+    filename = openai_filename(arch)
     tried = []
-    for folder in openai_cache_dirs():
-        path = folder / filename
+    for folder in openai_cache_dirs() if folders is None else folders:
+        path = Path(folder) / filename
         tried.append(str(path))
         if path.is_file():
-            return path
+            return path, tried
     hf_cache = hf_constants.HF_HUB_CACHE
     for repo, name in _hf_candidates(arch):
         tried.append(os.path.join(hf_cache, "models--" + repo.replace("/", "--"), "snapshots", "*", name))
         hit = try_to_load_from_cache(repo, name, cache_dir=hf_cache)
         if isinstance(hit, str):
-            return Path(hit)
+            return Path(hit), tried
+    return None, tried
+
+
+def openai_url(arch: str) -> str:
+    """The address OpenAI publishes ``arch``'s checkpoint at (its SHA256 is the second-last path part)."""
+    return open_clip.get_pretrained_cfg(OPENAI_ARCHS[arch], "openai")["url"]
+
+
+def openai_filename(arch: str) -> str:
+    """File name ``clip.load`` saves ``arch`` under, e.g. ``ViT-B-16.pt``."""
+    return os.path.basename(openai_url(arch))
+
+
+def find_openai_weights(arch: str, download: bool = False) -> Path:
+    """Path of OpenAI's checkpoint for ``arch`` from the local caches, downloading only when asked."""
+    path, tried = local_openai_weights(arch)
+    if path is not None:
+        return path
+    url = openai_url(arch)
     if download:
         from open_clip.pretrained import download_pretrained_from_url
 
         return Path(download_pretrained_from_url(url, cache_dir=str(openai_cache_dirs()[0])))
-    raise _missing_weights(arch, filename, url, tried)
+    raise _missing_weights(arch, openai_filename(arch), url, tried)
 
 
 def _missing_weights(arch: str, filename: str, url: str, tried: list[str]) -> FileNotFoundError:
