@@ -136,6 +136,12 @@ def spread(values: list[float], ci95: bool) -> float:
     return 1.96 * std / np.sqrt(len(values)) if ci95 else std
 
 
+def spread_statistic(n: int, ci95: bool) -> str:
+    """What the number after +- is, printed under the summary (make_tables uses the sample std instead)."""
+    std = f"the population std over {n} run(s) (n in the denominator, numpy's default, as CoOp and Dassl)"
+    return f"the 95% confidence interval 1.96 x {std[4:]} / sqrt(n)" if ci95 else std
+
+
 def parse_directory(directory: str, keyword: str, end_signal: str, ci95: bool) -> tuple[OrderedDict, list[NoResult]]:
     """Print one line per run, the runs without a result, and the mean +- spread over the others; return
     ({keyword: mean}, the runs without a result)."""
@@ -165,6 +171,7 @@ def parse_directory(directory: str, keyword: str, end_signal: str, ci95: bool) -
     print(f"Summary of directory: {directory}")
     print(f"* {keyword}: {mean:.2f}% +- {spread(values, ci95):.2f}%")
     print("===")
+    print(f"(+- is {spread_statistic(len(values), ci95)})")
     return OrderedDict([(keyword, mean)]), missing
 
 

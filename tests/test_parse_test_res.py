@@ -13,6 +13,7 @@ from scripts import parse_test_res
 from tests.helpers.results_tree import checkpoint, eval_only_log, result_block, training_log, write_log
 
 REPO = Path(__file__).resolve().parents[1]
+POP_STD = "(+- is the population std over {} run(s) (n in the denominator, numpy's default, as CoOp and Dassl))\n"
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_per_file_lines_and_summary_match_coop_and_the_unfinished_run_is_named(e
         "===\n"
         f"Summary of directory: {experiment}\n"
         "* accuracy: 75.00% +- 12.50%\n"
-        "===\n"
+        "===\n" + POP_STD.format(2)
     )
     assert result == {"accuracy": 75.0}
 
@@ -57,6 +58,7 @@ def test_per_file_lines_and_summary_match_coop_and_the_unfinished_run_is_named(e
 def test_ci95_and_keyword(experiment, capsys):
     _, out = parse(capsys, experiment, "--ci95")
     assert "* accuracy: 75.00% +- 17.32%\n" in out.out  # 1.96 * 12.5 / sqrt(2)
+    assert "(+- is the 95% confidence interval 1.96 x population std over 2 run(s)" in out.out
     _, out = parse(capsys, experiment, "--keyword", "error")
     assert f"file: {experiment}/seed2/log.txt. error: 37.50%. \n" in out.out
     assert "* error: 25.00% +- 12.50%\n" in out.out
@@ -91,10 +93,10 @@ def test_multi_exp_prints_each_experiment_then_the_average(tmp_path, capsys):
         f"Parsing files in {a}\n"
         f"file: {a}/seed1/log.txt. accuracy: 80.00%. \n"
         f"file: {a}/seed2/log.txt. accuracy: 70.00%. \n"
-        f"===\nSummary of directory: {a}\n* accuracy: 75.00% +- 5.00%\n===\n"
+        f"===\nSummary of directory: {a}\n* accuracy: 75.00% +- 5.00%\n===\n{POP_STD.format(2)}"
         f"Parsing files in {b}\n"
         f"file: {b}/seed1/log.txt. accuracy: 60.00%. \n"
-        f"===\nSummary of directory: {b}\n* accuracy: 60.00% +- 0.00%\n===\n"
+        f"===\nSummary of directory: {b}\n* accuracy: 60.00% +- 0.00%\n===\n{POP_STD.format(1)}"
         "Average performance\n"
         "* accuracy: 67.50%\n"
     )
@@ -118,7 +120,7 @@ def test_runs_as_a_script(experiment):
         text=True,
         check=True,
     )
-    assert proc.stdout.splitlines()[-2] == "* accuracy: 75.00% +- 17.32%"
+    assert proc.stdout.splitlines()[-3:-1] == ["* accuracy: 75.00% +- 17.32%", "==="]
 
 
 def test_an_unreadable_results_json_is_named_with_what_to_do(experiment, capsys):
@@ -205,7 +207,7 @@ def test_strict_exits_non_zero_after_the_summary_when_a_run_has_no_result(experi
     script = [sys.executable, str(REPO / "scripts" / "parse_test_res.py"), str(experiment), "--strict"]
     proc = subprocess.run(script, capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stdout.splitlines()[-2] == "* accuracy: 75.00% +- 12.50%"
+    assert proc.stdout.splitlines()[-3] == "* accuracy: 75.00% +- 12.50%"
     assert proc.stderr.strip() == f"--strict: 1 run(s) without a result: {experiment}/seed3"
     write_log(experiment / "seed3", training_log(result_block(75.0)))
     proc = subprocess.run(script, capture_output=True, text=True)
