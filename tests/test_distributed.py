@@ -104,8 +104,12 @@ def run_side_by_side(*commands, expect=(0,), plugins=()):
 
 
 def files_under(folder):
+    """Relative paths of the files a run wrote; TensorBoard's event files by kind (their names hold time and pid)."""
     return sorted(
-        osp.relpath(osp.join(d, name), folder) for d, _, names in os.walk(folder) for name in names if name != ".lock"
+        osp.relpath(osp.join(d, "events.out.tfevents" if name.startswith("events.out.tfevents") else name), folder)
+        for d, _, names in os.walk(folder)
+        for name in names
+        if name != ".lock"
     )
 
 
