@@ -380,3 +380,44 @@ def test_each_vp_prompt_design_and_size_is_a_row_of_its_own(tmp_path):
         "VP (white-box) [fixed_patch p=30]",
         "VP (white-box) [random_patch p=50]",
     ]
+
+
+def test_a_classifier_target_is_labelled_by_its_name_not_as_zero_shot_clip(tmp_path):
+    lenet = {"TARGET": {"NAME": "classifier", "CLASSIFIER": {"ARCH": "lenet5-mnist"}}}
+    remote = {"TARGET": {"NAME": "remote", "REMOTE": {"MODEL": "lenet"}}}
+    write_results(tmp_path / "svhn/ZS/seed1", "ZeroshotCLIP", "svhn", 1, 11.0, backbone="", config=lenet)
+    write_results(tmp_path / "svhn/BAR/seed1", "BAR", "svhn", 1, 20.0, backbone="", config=lenet)
+    write_results(tmp_path / "svhn/REMOTE/seed1", "ZeroshotCLIP", "svhn", 1, 11.0, backbone="", config=remote)
+    transfer = report_of(tmp_path).tables[0]
+    rows = as_dict(transfer)
+    assert set(rows) == {"Zero-shot (LeNet-5)", "BAR (LeNet-5)", "Zero-shot (remote lenet)"}
+    assert rows["BAR (LeNet-5)"]["Win"] == "1"  # compared with the zero-shot row of the same target
+    assert not any("()" in label for label in rows)
+
+
+def test_an_eval_only_run_of_a_trained_method_is_not_counted_as_a_seed(tmp_path):
+    folder = tmp_path / "svhn/BLACKVIP/vit_b16/shot16"
+    for seed, accuracy in ((1, 40.0), (2, 44.0)):
+        write_results(folder / f"seed{seed}", "BLACKVIP", "svhn", seed, accuracy, learnable=9920, config=MAE)
+    write_results(
+        folder / "seed1_eval", "BLACKVIP", "svhn", 1, 90.0, learnable=9920, config=MAE, extra={"eval_only": True}
+    )
+    write_results(tmp_path / "svhn/ZS/seed1", "ZeroshotCLIP", "svhn", 1, 18.0)  # eval-only by nature: a seed
+    report = report_of(tmp_path)
+    rows = as_dict(report.tables[0])
+    assert rows["BlackVIP"]["SVHN"] == "42.0 ± 2.8 (2)"
+    assert rows["ZS CLIP"]["SVHN"] == "18.0 (1)"
+    notes = dict(report.notes)
+    [line] = notes["Evaluations (--eval-only) of trained models (1), not counted as seeds"]
+    assert line.startswith(os.path.join("svhn/BLACKVIP/vit_b16/shot16", "seed1_eval") + ": BlackVIP")
+
+
+def test_make_tables_states_its_spread_statistic(tmp_path):
+    write_results(tmp_path / "svhn/ZS/seed1", "ZeroshotCLIP", "svhn", 1, 18.0)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_tables.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "mean ± sample std over seeds" in out

@@ -200,7 +200,7 @@ class TableBuilder:
         self, row: Row, runs: list[Run], means: dict[str, float], columns: list[str], shots: int | None, paper: dict
     ) -> list[str]:
         theirs = paper.get("win", {}).get(row.trainer)
-        zero_shot = Row(ZERO_SHOT, row.backbone)
+        zero_shot = Row(ZERO_SHOT, row.backbone, clip=row.clip)
         zs = {s: c.stats.mean for s in columns if (c := self.cell(runs, zero_shot, s, shots)) is not None}
         if row.trainer == ZERO_SHOT or not zs:
             return [MISSING] + ([MISSING, MISSING] if self.paper is not None else [])
@@ -282,6 +282,8 @@ def build_report(
     runs: list[Run], unfinished: list[NoResult], paper: dict | None, patterns: list[str] | None = None
 ) -> Report:
     """The tables and the notes on variants, on cells averaging only some runs, and on runs without a result."""
+    evaluations = sorted((r for r in runs if r.evaluation), key=lambda r: r.path)
+    runs = [r for r in runs if not r.evaluation]
     pending: dict[str, int] = {}
     for u in unfinished:
         pending[u.variant] = pending.get(u.variant, 0) + 1
@@ -324,6 +326,13 @@ def build_report(
                     f"{r.steps} steps, {r.train_images:,} training images"
                     for r in stopped
                 ],
+            )
+        )
+    if evaluations:
+        report.notes.append(
+            (
+                f"Evaluations (--eval-only) of trained models ({len(evaluations)}), not counted as seeds",
+                [f"{r.path}: {r.row.label}, {r.accuracy:.2f}%" for r in evaluations],
             )
         )
     unreadable = sorted((u for u in unfinished if u.unreadable), key=lambda u: u.path)

@@ -17,7 +17,7 @@ def plot_queries(runs: list[Run], path: str) -> None:
 
     columns = paper_columns()
     groups: dict[tuple, list[Run]] = {}
-    for r in runs:
+    for r in (r for r in runs if not r.evaluation):
         groups.setdefault((r.row, r.setting, r.shots, r.variant), []).append(r)
     fig, ax = plt.subplots(figsize=(8, 5))
     for row in sorted_rows(key[0] for key in groups):

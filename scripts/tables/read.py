@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from datasets.catalog import dataset_info, setting_of
 from trainers.methods import DEFAULT_TABLE_ORDER, method_label, registered_methods
 from trainers.results import LOG_FILE, RESULTS_FILE, ResultsError, RunFiles, RunResults
+from trainers.targets.classifier import CLASSIFIER_ARCHS
 
 ZERO_SHOT = "ZeroshotCLIP"
+ZERO_SHOT_LABEL = "Zero-shot"
+"""The zero-shot row's label when the target is not CLIP (its method label says CLIP)."""
 PAPER_BACKBONE, PAPER_COORDINATOR = "ViT-B/16", "vit-mae-base"
 VP_TRAINERS = ("VPWB", "VPOUR")
 PAPER_VP_PROMPT = ("padding", 30)
@@ -26,13 +29,16 @@ class Row:
 
     trainer: str
     backbone: str
+    """The target actually queried: CLIP's architecture, a classifier's title (LeNet-5), or ``remote <model>``."""
     coordinator: str = ""
     prompt: str = ""
+    clip: bool = True
+    """Whether the target is CLIP; the zero-shot row of another target reads "Zero-shot (<target>)"."""
 
     @property
     def label(self) -> str:
-        label = method_label(self.trainer)
-        if self.backbone != PAPER_BACKBONE:
+        label = method_label(self.trainer) if self.clip or self.trainer != ZERO_SHOT else ZERO_SHOT_LABEL
+        if self.backbone and self.backbone != PAPER_BACKBONE:
             label += f" ({self.backbone})"
         if self.coordinator not in ("", PAPER_COORDINATOR):
             label += f" [{self.coordinator}]"
@@ -82,6 +88,8 @@ class Run:
     mtime: float
     stopped_by: str | None = None
     steps: int | None = None
+    evaluation: bool = False
+    """An --eval-only run of a trained method (it evaluates another run's model): kept apart from the seeds."""
 
 
 def prompt_order(prompt: str) -> tuple:
@@ -101,6 +109,29 @@ def vp_prompt(results: RunResults) -> str:
     return "" if (design, size) == PAPER_VP_PROMPT else f"{design} p={size}"
 
 
+def target_of(results: RunResults) -> tuple[str, bool]:
+    """The target the run queried, from its saved config (``TARGET.NAME`` and that target's keys), and whether it
+    is CLIP: CLIP's architecture, a classifier's title (``LeNet-5``) or ``remote <model>``."""
+    target = results.config.get("TARGET", {})
+    name = str(target.get("NAME") or "clip").lower()
+    if name == "classifier":
+        arch = str(target.get("CLASSIFIER", {}).get("ARCH", ""))
+        spec = CLASSIFIER_ARCHS.get(arch)
+        return (spec.title if spec else arch or "classifier"), False
+    if name == "remote":
+        model = str(target.get("REMOTE", {}).get("MODEL", ""))
+        return f"remote {model}".strip(), False
+    if name != "clip":
+        return name, False
+    return results.backbone, True
+
+
+def is_evaluation(results: RunResults) -> bool:
+    """An --eval-only run of a method that learns (it scores a model trained elsewhere, so it is no extra seed);
+    zero-shot runs, which learn nothing, are evaluations by nature and count as seeds."""
+    return results.eval_only and results.trainer != ZERO_SHOT and results.learnable_parameters != 0
+
+
 def row_of(results: RunResults) -> Row:
     coordinator = prompt = ""
     if results.trainer == "BLACKVIP":
@@ -108,7 +139,8 @@ def row_of(results: RunResults) -> Row:
         coordinator = blackvip.get("PT_BACKBONE") or blackvip.get("METHOD", "")
     if results.trainer in VP_TRAINERS:
         prompt = vp_prompt(results)
-    return Row(str(results.trainer), results.backbone, coordinator, prompt)
+    target, clip = target_of(results)
+    return Row(str(results.trainer), target, coordinator, prompt, clip)
 
 
 def dataset_of(results: RunResults) -> tuple[str, bool]:
@@ -205,6 +237,7 @@ def read_run(folder: str, root: str) -> Run | NoResult:
         mtime=osp.getmtime(path),
         stopped_by=results.stopped_by,
         steps=results.steps,
+        evaluation=is_evaluation(results),
     )
 
 
