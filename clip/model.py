@@ -22,6 +22,8 @@ __all__ = ["CLIP", "SequenceFirstTransformer", "build_model", "convert_weights"]
 
 # Entries of OpenAI's TorchScript state dicts that are not weights.
 _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
+# Projection matrices stored as bare parameters, kept in fp16 with the layers.
+_FP16_PROJECTIONS = ("text_projection", "proj")
 
 
 class SequenceFirstTransformer(nn.Module):
@@ -115,7 +117,12 @@ class CLIP(nn.Module):
 
 def convert_weights(model: nn.Module) -> None:
     """Cast conv, linear, attention and projection weights to fp16 in place (OpenAI's mixed-precision layout)."""
-    convert_weights_to_fp16(model)
+    convert_weights_to_fp16(model)  # layers; it casts projections only on open_clip's own model classes
+    for module in model.modules():
+        for name in _FP16_PROJECTIONS:
+            weight = getattr(module, name, None)
+            if isinstance(weight, nn.Parameter):
+                weight.data = weight.data.half()
 
 
 def _count(state_dict: dict[str, torch.Tensor], prefix: str) -> int:
