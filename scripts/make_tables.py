@@ -4,8 +4,9 @@
                                               [--plot FILE.png] [--strict]
 
 Every folder holding ``results.json`` (or a ``log.txt``, a ``run.json`` or a checkpoint) is one run; a
-``results-eval.json`` (an --eval-only run in a training run's folder) is never read as its result. Finished runs
-are grouped by method (trainer, target backbone, BlackVIP coordinator) and column: the dataset for the transfer
+``results-eval.json`` (an --eval-only run in a training run's folder) is never read as its result, and an --eval-only
+run of a trained method in a folder of its own is listed apart, never counted as a seed. Finished runs
+are grouped by method (trainer, target: CLIP's backbone, a classifier or a remote model, BlackVIP coordinator) and column: the dataset for the transfer
 table (one table per shot count, the paper's column order, with Avg and the Win count against zero-shot CLIP of
 the same backbone) or the setting and shots for the synthetic table (Loc-MNIST fake-digit size, Biased-MNIST rho
 pair).

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -30,8 +31,10 @@ from tabulate import tabulate
 if __name__ == "__main__" and not __package__:  # run by path: import scripts.* from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from scripts.tables import collect, plot_queries  # noqa: E402
 from scripts.tables.aggregate import Stats  # noqa: E402
 from trainers.methods import registered_methods  # noqa: E402
+from trainers.methods.prompt_grid import PROMPT_GRID_FILE  # noqa: E402
 from trainers.results import RESULTS_FILE, RunResults  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -42,6 +45,8 @@ ZERO_SHOT = "ZeroshotCLIP"
 ZERO_SHOT_TITLE = "Zero-shot (no prompt)"
 # The methods the quickstart runs: trainer -> its configs/quickstart/<name>.yaml (the task's budget and settings).
 QUICKSTART_CONFIGS = {ZERO_SHOT: "zeroshot", "BAR": "bar", "VPOUR": "vpour", "BLACKVIP": "blackvip"}
+PLOT_FILE = "accuracy_vs_queries.png"
+GRIDS_FOLDER = "prompt_grids"
 
 
 @dataclass(frozen=True)
@@ -267,6 +272,25 @@ def summary(results: dict[Job, RunResults], methods: list[Method], args: argpars
     return tabulate(rows, headers=headers, disable_numparse=True) + "\n\n" + "\n".join(notes)
 
 
+def save_pictures(results: dict[Job, RunResults], output: str) -> list[str]:
+    """The accuracy-vs-queries plot of every run under ``output`` and each method's prompt grid (its first seed),
+    copied to ``output/prompt_grids/<trainer>.png``; returns the files written."""
+    written = []
+    runs, _ = collect(output)
+    if runs:
+        plot_queries(runs, osp.join(output, PLOT_FILE))
+        written.append(osp.join(output, PLOT_FILE))
+    grids = osp.join(output, GRIDS_FOLDER)
+    for job in sorted(results, key=lambda j: j.seed, reverse=True):  # the first seed's grid is copied last
+        grid = osp.join(job.output_dir, PROMPT_GRID_FILE)
+        if osp.isfile(grid):
+            os.makedirs(grids, exist_ok=True)
+            shutil.copyfile(grid, osp.join(grids, f"{job.method.trainer}.png"))
+    if osp.isdir(grids):
+        written += sorted(osp.join(grids, f) for f in os.listdir(grids))
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.time()
@@ -277,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + text)
     with open(osp.join(args.output, "summary.txt"), "w") as f:
         f.write(text + "\n")
+    pictures = save_pictures(results, args.output)
+    if pictures:
+        print("\nPictures (accuracy against queries; input | prompt | prompted input):\n" + "\n".join(pictures))
     if failures:
         print("\nFailed runs:\n" + "\n".join(failures))
         return 1

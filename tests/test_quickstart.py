@@ -5,6 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
+
+from trainers.methods.prompt_grid import GRID_IMAGES, GRID_PAD, grid_size
 
 SCRIPT = "scripts/quickstart.sh"
 
@@ -31,6 +34,13 @@ def test_quickstart_runs_every_method_and_prints_the_bill(tmp_path):
     assert 40 < zs["accuracy"] < 90  # the real classifier reads coloured backgrounds badly, but far above chance
     blackvip = next(r for r in results if r["trainer"] == "BLACKVIP")
     assert f"{blackvip['accuracy'] - zs['accuracy']:+.1f}" in summary
+    assert (out / "accuracy_vs_queries.png").is_file()
+    for trainer in ("BAR", "VPOUR", "BLACKVIP"):  # zero-shot has no prompt to show
+        with Image.open(out / "prompt_grids" / f"{trainer}.png") as grid:
+            side = grid.size[0] // 3 - GRID_PAD  # three square tiles a row
+            assert grid.size == grid_size(GRID_IMAGES, side)
+    assert not (out / "prompt_grids" / "ZeroshotCLIP.png").exists()
+    assert "accuracy_vs_queries.png" in done.stdout
 
     again = subprocess.run(cmd, capture_output=True, text=True, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
     assert again.returncode == 0 and "already there" in again.stdout  # finished runs and data are reused
