@@ -46,7 +46,8 @@ def _wheel() -> Path:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         found = sorted(WHEEL_CACHE.glob("clip_anytorch-2.6.0-*.whl"))
         if not found:
-            reason = f"cannot fetch {REFERENCE_WHEEL} ({done.stderr.strip().splitlines()[-1:] or done.returncode})"
+            last = (done.stderr.strip().splitlines() or [f"pip exited with {done.returncode}"])[-1]
+            reason = f"cannot fetch {REFERENCE_WHEEL} with pip download ({last})"
             if os.environ.get("BBVP_REQUIRE_NETWORK_WHEELS") == "1":
                 pytest.fail(reason + " and BBVP_REQUIRE_NETWORK_WHEELS=1")
             pytest.skip(reason)
