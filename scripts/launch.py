@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 HPARAMS = REPO_ROOT / "configs" / "paper" / "hparams.yaml"
 DATASET_CONFIGS = REPO_ROOT / "configs" / "datasets"
 ENVIRONMENT_HELP = f"""Environment (optional):
-  DATA=./data  OUTPUT=./output  (relative to the current directory)
+  DATA=DIR  OUTPUT=DIR  unset: data/ and output/ in the repository ({REPO_ROOT}); a relative value is
+                       taken against the current directory
   SEEDS="1 2 3"  SHOTS=16  PYTHON=python  CKPT_FREQ=500 (checkpoint every N epochs, for resuming)
   EXTRA="KEY VALUE ..."  more config overrides (values without spaces); the output folder gets a suffix _x<hash>
   EPOCHS=N  replaces a fixed epoch count (synthetic_*, ablation_*, paper_row); the output path records it
@@ -79,6 +80,14 @@ def say(*lines: str, file: IO[str] | None = None) -> None:
 def words(text: str) -> list[str]:
     """The words of the first line of ``text`` split at spaces and tabs (as bash ``read -r -a``)."""
     return [w for w in re.split(r"[ \t]+", text.split("\n", 1)[0]) if w]
+
+
+def root_folder(environ: dict[str, str], name: str, default: str) -> str:
+    """The folder named by the variable ``name``: unset or empty, ``default`` inside the repository (the scripts
+    may be run from any folder, ``scripts/<family>/`` included, as the reference's README does); set, the value
+    against the caller's directory."""
+    value = environ.get(name)
+    return absolute(value) if value else f"{REPO_ROOT}/{default}"
 
 
 def absolute(path: str) -> str:
@@ -159,13 +168,13 @@ class Environment:
         extra = words(environ.get("EXTRA", ""))
         if len(extra) % 2:
             raise UsageError(f"EXTRA must hold KEY VALUE pairs, got '{environ.get('EXTRA', '')}'")
-        output = absolute(environ.get("OUTPUT") or "./output")
+        output = root_folder(environ, "OUTPUT", "output")
         try:
             runner = build_runner(environ, osp.abspath(output), dry_run == "1")
         except LauncherError as e:
             raise UsageError(str(e)) from None
         return cls(
-            data=absolute(environ.get("DATA") or "./data"),
+            data=root_folder(environ, "DATA", "data"),
             output=output,
             seeds=seeds,
             shots=shots,

@@ -25,11 +25,20 @@ TINY = (
 SUFFIX = r"_x[0-9a-f]{8}"
 
 
-def run_script(script, *args, cwd, **env):
-    """Run ``scripts/<script>`` from ``cwd`` with extra environment variables; returns the CompletedProcess."""
-    full_env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **env}
+REPO_OUTPUT = REPO / "output"  # where the scripts write when OUTPUT is unset, from whichever folder they run
+
+
+def script_env(**env):
+    """The test's environment without DATA and OUTPUT (the defaults under test), with ``env`` added."""
+    base = {k: v for k, v in os.environ.items() if k not in ("DATA", "OUTPUT")}
+    return {**base, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **env}
+
+
+def run_script(script, *args, cwd, shell="sh", **env):
+    """Run ``scripts/<script>`` with ``shell`` (``sh``, as the reference's README does) from ``cwd`` with extra
+    environment variables; returns the CompletedProcess."""
     return subprocess.run(
-        ["bash", str(SCRIPTS / script), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True
+        [shell, str(SCRIPTS / script), *map(str, args)], cwd=cwd, env=script_env(**env), capture_output=True, text=True
     )
 
 
@@ -273,7 +282,7 @@ def test_paper_row_runs_every_benchmark_with_the_table_values(family, trainer, p
         values = {k: g(v) for k, v in row[family].items()}
         epochs = row["epochs"]["whitebox" if family == "vpwb" else "blackbox"]
         cfg = "vit-mae-base_vit_b16" if family == "blackvip" else "vit_b16"
-        want = tmp_path / "output" / dataset / trainer / cfg / f"shot16_ep{epochs}" / path.format(**values) / "seed1"
+        want = REPO_OUTPUT / dataset / trainer / cfg / f"shot16_ep{epochs}" / path.format(**values) / "seed1"
         assert output_dir(cmd) == str(want)
         got = opts(cmd)
         assert got["OPTIM.MAX_EPOCH"] == str(epochs) and got["DATASET.NUM_SHOTS"] == "16"
@@ -296,7 +305,7 @@ def test_scripts_hard_code_the_fixed_values_of_the_tables(tmp_path):
 def test_paper_row_synthetic_settings_and_ablation(tmp_path):
     cmds = dry("blackvip/paper_row.sh", "synthetic", "ablation", tmp_path=tmp_path, SHOTS="32")
     assert len(cmds) == 4 + 8
-    dirs = [output_dir(c).replace(str(tmp_path / "output") + "/", "") for c in cmds]
+    dirs = [output_dir(c).replace(str(REPO_OUTPUT) + "/", "") for c in cmds]
     assert dirs[0] == (
         "colour_biased_mnist_easy/BLACKVIP/vit-mae-base_vit_b16_noaug/shot32_ep5000/spsa-gc_b10.9/"
         "a0.4_g0.1_sa0.01_sc0.01_eps1/seed1"
@@ -344,14 +353,14 @@ def test_paper_row_synthetic_settings_and_ablation(tmp_path):
 )
 def test_other_scripts_name_every_hyper_parameter(script, args, path, tmp_path):
     [cmd] = dry(script, *args, tmp_path=tmp_path)
-    assert output_dir(cmd) == str(tmp_path / "output" / path / "seed1")
+    assert output_dir(cmd) == str(REPO_OUTPUT / path / "seed1")
     trainer = path.split("/")[1]
     assert all(not k.startswith("TRAINER.") or k.startswith(f"TRAINER.{trainer}.") for k in opts(cmd))
 
 
 def test_zeroshot_all_covers_benchmarks_and_synthetic_settings(tmp_path):
     cmds = dry("zsclip/zeroshot_all.sh", tmp_path=tmp_path, SEEDS="1 2 3")
-    dirs = [output_dir(c).replace(str(tmp_path / "output") + "/", "") for c in cmds]
+    dirs = [output_dir(c).replace(str(REPO_OUTPUT) + "/", "") for c in cmds]
     assert len(dirs) == 18 and all(d.endswith("/ZeroshotCLIP/vit_b16/seed1") for d in dirs)
     assert [d.split("/")[0] for d in dirs] == [*HPARAMS["transfer"]["datasets"], *HPARAMS["synthetic"]["settings"]]
     assert all("--eval-only" in c for c in cmds)
@@ -376,6 +385,60 @@ def test_scripts_run_from_any_directory_with_relative_roots(tmp_path):
     [cmd] = dry("vpwb/tl_bench.sh", "svhn", 1000, "40.0", tmp_path=tmp_path / "sub", DATA="../d", OUTPUT="o")
     assert cmd[cmd.index("--root") + 1] == str(tmp_path / "sub" / "../d")
     assert output_dir(cmd).startswith(str(tmp_path / "sub" / "o") + "/")
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_reference_readme_command_from_the_script_folder_uses_the_repository_folders(shell):
+    """``cd scripts/blackvip && sh tl_bench.sh ...`` with DATA and OUTPUT unset reads and writes the repository's
+    data/ and output/, not folders inside scripts/blackvip/."""
+    proc = subprocess.run(
+        [shell, "tl_bench.sh", "svhn", "5000", "0.9", "0.2", "0.005", "1.0"],
+        cwd=SCRIPTS / "blackvip",
+        env=script_env(DRY_RUN="1", SEEDS="1"),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    [cmd] = commands(proc.stdout)
+    assert cmd[cmd.index("--root") + 1] == str(REPO / "data")
+    assert output_dir(cmd).startswith(str(REPO_OUTPUT) + "/svhn/BLACKVIP/")
+    assert not (SCRIPTS / "blackvip" / "output").exists() and not (SCRIPTS / "blackvip" / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "alias,original,args",
+    [
+        ("reprogramming/tl_bench.sh", "bar/tl_bench.sh", ["svhn", 5000, "5.0", 0.1]),
+        ("reprogramming/synthetic_lm.sh", "bar/synthetic_lm.sh", [1, "5.0", 0.5]),
+        ("reprogramming/synthetic_bm_easy.sh", "bar/synthetic_bm_easy.sh", ["5.0", 0.5]),
+        ("reprogramming/synthetic_bm_hard.sh", "bar/synthetic_bm_hard.sh", ["5.0", 0.5]),
+        ("coop/zeroshot_all.sh", "zsclip/zeroshot_all.sh", []),
+    ],
+)
+def test_reference_folder_names_run_the_same_commands(alias, original, args, tmp_path):
+    assert dry(alias, *args, tmp_path=tmp_path) == dry(original, *args, tmp_path=tmp_path) != []
+
+
+def test_scripts_are_posix_sh():
+    """No bash-only constructs: the reference's README runs them with ``sh`` (dash on Debian and Ubuntu)."""
+    for script in [*SCRIPTS.glob("*/*.sh"), SCRIPTS / "common.sh"]:
+        if script.name == "quickstart.sh":
+            continue
+        text = script.read_text()
+        assert script.name == "common.sh" or text.startswith("#!/bin/sh\n"), script
+        for bashism in ("BASH_SOURCE", "pipefail", "[[", "source ", "<<<", "local ", "read -r -a"):
+            assert bashism not in text, (script, bashism)
+        assert subprocess.run(["sh", "-n", str(script)]).returncode == 0, script
+
+
+def test_bash_and_sh_print_the_same_commands(tmp_path):
+    args = ("eurosat", 2, 40, 10, 111)
+    procs = [
+        run_script("vpwb/prompt_designs.sh", *args, cwd=tmp_path, shell=s, DRY_RUN="1", SEEDS="1")
+        for s in ("sh", "bash")
+    ]
+    assert procs[0].returncode == procs[1].returncode == 0 and procs[0].stdout == procs[1].stdout
+    assert len(commands(procs[0].stdout)) == 6
 
 
 def test_same_value_spelled_differently_shares_a_folder(tmp_path):

@@ -1,7 +1,7 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # White-box VP on Colour-Biased MNIST, easy setting: train/test rho 0.8/0.2
 # (reference scripts/vpwb/synthetic_bm_easy.sh).
 # Arguments, checks and what they become: configs/paper/recipes/vpwb.yaml (run by scripts/launch.py).
-set -euo pipefail
-source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/common.sh"
+set -eu
+. "$(cd "$(dirname "$0")/.." && pwd)/common.sh"
 launch vpwb synthetic_bm_easy "$@"
