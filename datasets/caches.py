@@ -1,9 +1,12 @@
 """Few-shot subsets and their cache files (also ImageNet's ``preprocessed.pkl``).
 
-New caches hold plain rows with paths relative to the dataset folder, so a moved data root still works.
-Old caches (pickled ``Datum`` objects with absolute paths, as CoOp and BlackVIP wrote them) still load:
-their paths are re-rooted at the current dataset folder. Few-shot caches record what they were sampled from, so a
-cache that no longer matches its split is never used.
+Caches are written in CoOp's format under CoOp's names, so CoOp, CoCoOp and BlackVIP checkouts sharing a data root
+read them: a pickled dict ``{"train": [Datum, ...], "val": [...]}`` of ``dassl.data.datasets.base_dataset.Datum``
+objects with absolute paths. One extra key, ``"bbvp"`` (plain data, never read by CoOp), records the dataset folder
+the paths were written under (so a moved data root still works: paths are re-rooted on load) and what a few-shot
+subset was sampled from (so a cache that no longer matches its split is never used).
+Also read: CoOp's and BlackVIP's own caches (``my_dassl`` module path included), and the relative-row caches of
+earlier versions of this toolkit, which are rewritten in CoOp's format once accepted.
 """
 
 from __future__ import annotations
@@ -23,9 +26,16 @@ from dassl.utils import atomic_write
 
 from .splits import Record, group_by_label, relative_path
 
-CACHE_FORMAT = "relative-records-1"
-METADATA_KEYS = ("format", "source")
+CACHE_FORMAT = "coop-datum-1"
+METADATA_KEY = "bbvp"
+"""The key of this toolkit's record in a cache: ``{"format": CACHE_FORMAT, "root": dataset folder, "source": ...}``."""
+ROWS_FORMAT = "relative-records-1"
+"""The format of caches written by earlier versions: ``[path relative to the dataset folder, label, classname]`` rows
+beside top-level ``format`` and ``source`` keys (CoOp's readers fail on them)."""
+METADATA_KEYS = (METADATA_KEY, "format", "source")
 """Keys of a cache that are not record lists."""
+PICKLE_PROTOCOL = 4
+"""Readable by every Python 3 that CoOp-family checkouts run on (protocol 5 needs 3.8)."""
 
 LEGACY_CLASSES = {
     ("dassl.data.datasets.base_dataset", "Datum"): Datum,
@@ -44,58 +54,90 @@ class CacheUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
 
 
+def coop_datum(record: Record) -> Datum:
+    """``record`` as the ``Datum`` CoOp pickles (domain 0), built without ``Datum``'s file check: the cache
+    stores what the split lists, and the file is checked when a run builds its items."""
+    datum = Datum.__new__(Datum)
+    datum.__dict__.update(_impath=record.impath, _label=int(record.label), _domain=0, _classname=record.classname)
+    return datum
+
+
 def save_records_cache(
     path: str, dataset_dir: str, splits: dict[str, Sequence[Record]], source: dict | None = None
 ) -> None:
-    """Pickle record lists (atomically) as rows ``[path relative to dataset_dir, label, classname]``.
-
-    ``source`` records what the lists were derived from (see ``fewshot_subsets``), so a later run can tell a stale
-    cache from a current one.
-    """
-    data: dict = {"format": CACHE_FORMAT}
-    if source is not None:
-        data["source"] = source
-    for key, records in splits.items():
-        data[key] = [[relative_path(r.impath, dataset_dir), int(r.label), r.classname] for r in records]
+    """Pickle record lists (atomically) in CoOp's format: ``{key: [Datum, ...]}`` with absolute paths, plus this
+    toolkit's record under ``"bbvp"``: the dataset folder (to re-root the paths when the data root moves) and
+    ``source``, what the lists were derived from (see ``fewshot_subsets``), so a later run can tell a stale cache
+    from a current one."""
+    data: dict = {key: [coop_datum(r) for r in records] for key, records in splits.items()}
+    data[METADATA_KEY] = {"format": CACHE_FORMAT, "root": osp.abspath(dataset_dir), "source": source}
     with atomic_write(path, "wb") as f:
-        pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(data, f, protocol=PICKLE_PROTOCOL)
 
 
 class RecordsCache(NamedTuple):
-    """A cache's record lists (absolute paths) and its ``source``; None when it was written without one."""
+    """A cache's record lists (absolute paths), its ``source`` (None when it was written without one) and its
+    format (``CACHE_FORMAT``, ``ROWS_FORMAT``, or ``"coop"`` for a pickle written by a CoOp-family checkout)."""
 
     splits: dict[str, list[Record]]
     source: dict | None
+    format: str = CACHE_FORMAT
 
 
 def read_records_cache(path: str, dataset_dir: str) -> RecordsCache:
-    """Read a cache written by ``save_records_cache`` or an old ``Datum`` pickle; paths become absolute."""
+    """Read a cache in any format ``RecordsCache.format`` names; paths become absolute under ``dataset_dir``."""
     try:
         with open(path, "rb") as f:
             data = CacheUnpickler(f).load()
         if not isinstance(data, dict):
             raise pickle.UnpicklingError(f"expected a dict, found {type(data).__name__}")
-        if data.get("format") == CACHE_FORMAT:
-            source = data.get("source")
-            return RecordsCache(
-                {
-                    key: [Record(osp.join(dataset_dir, *p.split("/")), int(y), c) for p, y, c in rows]
-                    for key, rows in data.items()
-                    if key not in METADATA_KEYS
-                },
-                source if isinstance(source, dict) else None,
-            )
-        return RecordsCache(
-            {
-                key: [Record(rebase_path(d.impath, dataset_dir), int(d.label), d.classname) for d in items]
-                for key, items in data.items()
-            },
-            None,
-        )
+        lists = {key: items for key, items in data.items() if key not in METADATA_KEYS}
+        ours = data.get(METADATA_KEY)
+        if isinstance(ours, dict) and ours.get("format") == CACHE_FORMAT:
+            root = str(ours.get("root") or "")
+            splits = {
+                key: [Record(reroot(d.impath, root, dataset_dir), int(d.label), d.classname) for d in items]
+                for key, items in lists.items()
+            }
+            return RecordsCache(splits, as_source(ours.get("source")), CACHE_FORMAT)
+        if data.get("format") == ROWS_FORMAT:
+            splits = {
+                key: [Record(osp.join(dataset_dir, *p.split("/")), int(y), c) for p, y, c in rows]
+                for key, rows in lists.items()
+            }
+            return RecordsCache(splits, as_source(data.get("source")), ROWS_FORMAT)
+        splits = {
+            key: [Record(rebase_path(d.impath, dataset_dir), int(d.label), d.classname) for d in items]
+            for key, items in lists.items()
+        }
+        return RecordsCache(splits, None, "coop")
     except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as e:
         raise RuntimeError(
             f'Cannot read the cache "{path}" ({e}). Delete it and it is rebuilt on the next run.'
         ) from None
+
+
+def as_source(value: object) -> dict | None:
+    return value if isinstance(value, dict) else None
+
+
+def upgrade_cache(path: str, dataset_dir: str, cache: RecordsCache) -> None:
+    """Rewrite a cache of an earlier version of this toolkit (relative rows, which CoOp's readers cannot read) in
+    CoOp's format with the same lists and source; other formats are left as they are."""
+    if cache.format == ROWS_FORMAT:
+        save_records_cache(path, dataset_dir, cache.splits, cache.source)
+        print(f"Rewrote {path} in CoOp's cache format (same lists), so CoOp-family checkouts can read it")
+
+
+def reroot(path: str, root: str, dataset_dir: str) -> str:
+    """``path``, written under the dataset folder ``root``, moved under ``dataset_dir`` (by folder name when it is
+    not under ``root``)."""
+    if root and osp.normpath(root) != osp.normpath(dataset_dir):
+        prefix = osp.join(root, "")
+        if path.startswith(prefix):
+            return osp.join(dataset_dir, *re.split(r"[\\/]", path[len(prefix) :]))
+        return rebase_path(path, dataset_dir)
+    return path
 
 
 def load_records_cache(path: str, dataset_dir: str) -> dict[str, list[Record]]:
@@ -213,6 +255,7 @@ def fewshot_subsets(
             require_members(cache_path, dataset_dir, data, train, val)
         if cache.source is None or cache.source.get("records") == source["records"]:
             print(f"Loading few-shot subset from {cache_path}")
+            upgrade_cache(cache_path, dataset_dir, cache)
             return data["train"], (data["val"] if val is not None else None)
         print(f"Rebuilding {cache_path}: {staleness(cache.source, source)}")
     else:

@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 from dassl.data.datasets import DATASET_REGISTRY
 
-from .caches import load_records_cache, save_records_cache
+from .caches import read_records_cache, save_records_cache, upgrade_cache
 from .catalog import DatasetInfo
 from .errors import not_ready
 from .layouts import Layout, Need, gdrive
@@ -49,8 +49,9 @@ class ImageNet(SplitDataset):
         cache = osp.join(self.dataset_dir, "preprocessed.pkl")
         if osp.exists(cache):
             print(f"Loading preprocessed ImageNet lists from {cache}")
-            data = load_records_cache(cache, self.dataset_dir)
-            return data["train"], None, data["test"]
+            read = read_records_cache(cache, self.dataset_dir)
+            upgrade_cache(cache, self.dataset_dir, read)
+            return read.splits["train"], None, read.splits["test"]
         classnames = self.read_classnames(osp.join(self.dataset_dir, "classnames.txt"))
         train = self.scan_folders(classnames, "train")
         test = self.scan_folders(classnames, "val")

@@ -18,7 +18,7 @@ from datasets.generation import clear_leftovers
 from datasets.manifests import MANIFEST, read_manifest, write_manifest
 from datasets.splits import SplitFileError, read_split
 from tests.helpers.dataset_layouts import MINI, build
-from tests.test_datasets import fewshot_cache, legacy_pickle, per_class
+from tests.test_datasets import fewshot_cache, legacy_pickle, per_class, write_rows_cache
 
 train.load_plugins()
 
@@ -94,12 +94,14 @@ def test_imagenet_fewshot_cache_follows_the_scanned_folders(tmp_path, capsys):
 def write_cache_without_source(kind, path, ddir, picked, monkeypatch):
     if kind == "datum":
         legacy_pickle(path, picked, "my_dassl.data.datasets.base_dataset", monkeypatch)
+    elif kind == "relative-rows":
+        write_rows_cache(path, ddir, picked)
     else:
         os.makedirs(osp.dirname(path), exist_ok=True)
         save_records_cache(path, ddir, picked)
 
 
-@pytest.mark.parametrize("kind", ["datum", "relative-rows"])
+@pytest.mark.parametrize("kind", ["datum", "relative-rows", "coop-datum"])
 def test_cache_without_a_source_is_used_only_while_its_items_are_in_the_split(tmp_path, kind, monkeypatch, capsys):
     ddir = MINI["EuroSAT"].make(tmp_path)
     full = build(tmp_path, "EuroSAT")
@@ -146,8 +148,9 @@ def test_a_rebuilt_cache_records_its_source_for_readers_of_the_records(tmp_path)
     cache = fewshot_cache(tmp_path, MINI["DescribableTextures"], 3, 2)
     with open(cache, "rb") as f:
         data = pickle.load(f)
-    assert data["source"]["split_file"] == "split_zhou_DescribableTextures.json"
-    assert len(data["source"]["records"]) == 64 and data["source"]["num_shots"] == 3
+    source = data["bbvp"]["source"]
+    assert source["split_file"] == "split_zhou_DescribableTextures.json"
+    assert len(source["records"]) == 64 and source["num_shots"] == 3
     assert sorted(load_records_cache(cache, ddir)) == ["train", "val"]
 
 

@@ -7,7 +7,9 @@ import os.path as osp
 import pickle
 import random
 import shutil
+import subprocess
 import sys
+import textwrap
 import types
 
 import pytest
@@ -16,7 +18,7 @@ import train
 from dassl.config import get_cfg_default
 from dassl.data.data_manager import DatasetWrapper
 from dassl.data.datasets import DATASET_REGISTRY, Datum, build_dataset
-from datasets.caches import CACHE_FORMAT
+from datasets.caches import CACHE_FORMAT, METADATA_KEY, ROWS_FORMAT
 from datasets.catalog import datasets
 from datasets.errors import DatasetNotReadyError
 from datasets.splits import subsample_classes
@@ -110,7 +112,8 @@ def test_fewshot_counts_cache_round_trip_and_moved_root(tmp_path, mini, capsys):
     assert osp.isfile(cache)
     with open(cache, "rb") as f:
         data = pickle.load(f)
-    assert data["format"] == CACHE_FORMAT and not osp.isabs(data["train"][0][0])
+    assert data[METADATA_KEY]["format"] == CACHE_FORMAT and isinstance(data["train"][0], Datum)
+    assert osp.isabs(data["train"][0].impath) and relative(data["train"], root) == relative(ds.train_x, root)
     assert ("val" in data) == (mini.name != "ImageNet")
 
     capsys.readouterr()
@@ -242,6 +245,89 @@ def test_old_imagenet_preprocessed_pickle_loads(tmp_path):
     ds = build(tmp_path / "data", "ImageNet")
     assert [d.impath for d in ds.train_x] == [d.impath for d in full.train_x]
     assert ds.classnames == mini.classnames and ds.val is ds.test
+
+
+COOP_DATUM = """
+class Datum:
+    def __init__(self, impath="", label=0, domain=0, classname=""):
+        self._impath, self._label, self._domain, self._classname = impath, label, domain, classname
+
+    impath = property(lambda self: self._impath)
+    label = property(lambda self: self._label)
+    domain = property(lambda self: self._domain)
+    classname = property(lambda self: self._classname)
+"""
+
+COOP_READER = """
+import pickle, sys
+sys.path.insert(0, sys.argv[1])
+import dassl.data.datasets.base_dataset as coop
+with open(sys.argv[2], "rb") as f:
+    data = pickle.load(f)
+for key in sys.argv[3:]:
+    for item in data[key]:
+        assert type(item) is coop.Datum and type(item.label) is int and item.domain == 0
+        print(key, item.impath, item.label, item.classname, sep="\\t")
+"""
+
+
+def read_as_coop(tmp_path, cache, *keys):
+    """What a CoOp checkout sees in ``cache``: ``pickle.load`` with Dassl's own ``Datum`` (a stand-in with its
+    module path and attribute names, not this toolkit's) and ``.impath``, ``.label``, ``.classname`` of each item."""
+    checkout = tmp_path / "coop_checkout"
+    module = checkout / "dassl" / "data" / "datasets" / "base_dataset.py"
+    module.parent.mkdir(parents=True, exist_ok=True)
+    module.write_text(textwrap.dedent(COOP_DATUM))
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", COOP_READER, str(checkout), str(cache), *keys],
+        capture_output=True,
+        text=True,
+        cwd=checkout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [line.split("\t") for line in proc.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("name", ["EuroSAT", "ImageNet"])
+def test_coop_reads_the_caches_we_write(tmp_path, name):
+    mini = MINI[name]
+    mini.make(tmp_path / "data")
+    ds = build(tmp_path / "data", name, shots=2, seed=1)
+    keys = ("train",) if name == "ImageNet" else ("train", "val")
+    rows = read_as_coop(tmp_path, fewshot_cache(tmp_path / "data", mini, 2, 1), *keys)
+    lists = {"train": ds.train_x, "val": ds.val}
+    want = [(k, d.impath, str(d.label), d.classname) for k in keys for d in lists[k]]
+    assert [tuple(r) for r in rows] == want
+    if name == "ImageNet":
+        scanned = read_as_coop(tmp_path, tmp_path / "data" / "imagenet" / "preprocessed.pkl", "train", "test")
+        assert len(scanned) == mini.counts()["train"] + mini.counts()["test"]
+
+
+def write_rows_cache(path, dataset_dir, splits, source=None):
+    """A cache as earlier versions of this toolkit wrote it: relative rows, top-level format and source keys."""
+    data = {"format": ROWS_FORMAT, **({"source": source} if source else {})}
+    for key, records in splits.items():
+        data[key] = [[osp.relpath(r.impath, dataset_dir), int(r.label), r.classname] for r in records]
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(data, f)
+
+
+def test_earlier_toolkit_caches_are_used_and_rewritten_for_coop(tmp_path, capsys):
+    mini = MINI["EuroSAT"]
+    ddir = mini.make(tmp_path / "data")
+    first = build(tmp_path / "data", "EuroSAT", shots=2, seed=1)
+    cache = fewshot_cache(tmp_path / "data", mini, 2, 1)
+    with open(cache, "rb") as f:
+        source = pickle.load(f)[METADATA_KEY]["source"]
+    write_rows_cache(cache, ddir, {"train": first.train_x, "val": first.val}, source)
+    capsys.readouterr()
+    again = build(tmp_path / "data", "EuroSAT", shots=2, seed=1)
+    assert f"Rewrote {cache} in CoOp's cache format" in capsys.readouterr().out
+    assert relative(again.train_x, ddir) == relative(first.train_x, ddir)
+    assert [r[1] for r in read_as_coop(tmp_path, cache, "train")] == [d.impath for d in first.train_x]
+    with open(cache, "rb") as f:
+        assert pickle.load(f)[METADATA_KEY]["source"] == source
 
 
 def test_a_cache_with_foreign_objects_is_refused(tmp_path):
