@@ -130,7 +130,7 @@ def test_blackvip_encoder_once_per_step_and_one_target_call(toy_root, tmp_path, 
     q = results["queries"]["train"]
     assert q["calls"] == steps and q["images"] == steps * 2 * 3 * 4  # 2K*B images in a single call per step
     test_batches = results["queries"]["test"]["calls"]
-    assert forward.calls == steps + test_batches
+    assert forward.calls == steps + test_batches + 1  # and once for the prompt grid's four test images
 
 
 def test_blackvip_caches_encoder_features_when_the_transform_is_deterministic(
@@ -144,7 +144,7 @@ def test_blackvip_caches_encoder_features_when_the_transform_is_deterministic(
     )
     n_train, n_test = 4 * len(CLASSES), 3 * len(CLASSES)
     assert results["steps"] == 8
-    assert seen == [n_train, n_test]  # every training image encoded once in total, then the test set
+    assert seen == [n_train, n_test, 4]  # every training image encoded once, the test set, the prompt grid's four
     log = (tmp_path / "o" / "log.txt").read_text()
     assert f"Coordinator features cached for {n_train} training images" in log
 
