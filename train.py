@@ -8,35 +8,47 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
+import importlib.util
 import os
 import os.path as osp
 import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from dassl.config import CfgNode, get_cfg_default
-from dassl.engine import TrainingStopped, build_trainer
-from dassl.utils import (
-    CheckpointError,
-    close_logger,
-    collect_env_info,
-    distributed,
-    set_random_seed,
-    setup_logger,
-    write_json,
-)
-from dassl.utils.scalars import WandbSink
 from trainers import __version__
-from trainers.config import ConfigError, describe_keys, extend_cfg, validate_cfg
-from trainers.plugins import load_plugins
-from trainers.run_folder import EVAL_RESULTS_FILE, RESULTS_FILE, RunFolder, RunFolderError, digest, fingerprint
-from trainers.targets import BudgetExceeded
+
+if TYPE_CHECKING:
+    from dassl.config import CfgNode
+    from trainers.run_folder import RunFolder
+
+# Heavy modules (torch, open_clip, the plugins) are imported where they are used, so ``--help`` answers at once.
+PLUGIN_PACKAGES = {"TRAINER_REGISTRY": "trainers", "DATASET_REGISTRY": "datasets"}
+"""The registries ``--help`` lists, and the built-in package whose modules register into each."""
+PLUGINS_ENV_VAR = "BBVP_PLUGINS"
+TRACEBACK_ENV_VAR = "BBVP_TRACEBACK"
+
+
+class UnknownPluginError(LookupError):
+    """The command names a trainer or dataset that no module registered."""
+
+
+class ConfigFileNotFoundError(FileNotFoundError):
+    """A ``--config-file`` or ``--dataset-config-file`` that does not exist."""
+
+
+def load_plugins(extra: list[str] | None = None) -> dict[str, str]:
+    """Import the built-in plugin modules and the user's (``trainers.plugins.load_plugins``)."""
+    from trainers.plugins import load_plugins as load
+
+    return load(extra)
 
 
 def check_requested_plugins(cfg: CfgNode, failures: dict[str, str]) -> None:
-    """Fail early, naming the broken modules, when the requested trainer or dataset did not register."""
+    """Fail early when the requested trainer or dataset did not register, naming the broken modules if any, else
+    the registered names."""
     from dassl.data.datasets import DATASET_REGISTRY
     from dassl.engine import TRAINER_REGISTRY
 
@@ -44,11 +56,17 @@ def check_requested_plugins(cfg: CfgNode, failures: dict[str, str]) -> None:
         ("trainer", cfg.TRAINER.NAME, TRAINER_REGISTRY),
         ("dataset", cfg.DATASET.NAME, DATASET_REGISTRY),
     ):
-        if name and name not in registry and failures:
+        if not name or name in registry:
+            continue
+        if failures:
             broken = "\n".join(f"  {m}: {err}" for m, err in failures.items())
             raise ImportError(
                 f'The {kind} "{name}" is not registered, and these plugin modules failed to import:\n{broken}'
             )
+        raise UnknownPluginError(
+            f'unknown {kind} "{name}"; registered {kind}s: {", ".join(sorted(registry.registered_names(), key=str.lower))} '
+            f"(a {kind} of your own: --plugin MODULE_OR_FILE)"
+        )
 
 
 def plugin_specs(argv: list[str] | None) -> list[str]:
@@ -58,23 +76,101 @@ def plugin_specs(argv: list[str] | None) -> list[str]:
     return pre.parse_known_args(argv)[0].plugin
 
 
+def static_names() -> dict[str, list[str]]:
+    """The names the built-in plugin modules register, read from their source without importing them: every class
+    decorated with ``@TRAINER_REGISTRY.register()`` or ``@DATASET_REGISTRY.register(name=...)`` (a test checks that
+    this equals the registries after ``load_plugins``)."""
+    names: dict[str, list[str]] = {registry: [] for registry in PLUGIN_PACKAGES}
+    for registry, package in PLUGIN_PACKAGES.items():
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            for path in sorted(Path(folder).rglob("*.py")):
+                names[registry] += registered_in(path.read_text(encoding="utf-8"), registry)
+    return {registry: sorted(found, key=str.lower) for registry, found in names.items()}
+
+
+def registered_in(source: str, registry: str) -> list[str]:
+    """Names of the classes in ``source`` decorated with ``@<registry>.register(...)``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for decorator in node.decorator_list:
+            if (
+                isinstance(decorator, ast.Call)
+                and isinstance(decorator.func, ast.Attribute)
+                and decorator.func.attr == "register"
+                and isinstance(decorator.func.value, ast.Name)
+                and decorator.func.value.id == registry
+            ):
+                given = [k.value for k in decorator.keywords if k.arg == "name"] + decorator.args[:1]
+                name = given[0].value if given and isinstance(given[0], ast.Constant) else node.name
+                found.append(str(name))
+    return found
+
+
+def config_files() -> list[str]:
+    """The shipped config files, relative to the folder that holds ``configs/`` (this checkout, else the current
+    directory: an installed copy runs from a checkout's folder, as CoOp's commands do)."""
+    for base in (Path(__file__).resolve().parent, Path.cwd()):
+        if (base / "configs" / "trainers").is_dir():
+            found = [*(base / "configs" / "datasets").glob("*.yaml"), *(base / "configs" / "trainers").glob("*/*.yaml")]
+            return sorted(str(p.relative_to(base)) for p in found)
+    return []
+
+
+def listing(trainers: list[str], datasets: list[str]) -> str:
+    """The ``--help`` epilog: trainers, datasets and config files, and where more is explained."""
+    configs = config_files()
+    dataset_configs = [osp.basename(c)[: -len(".yaml")] for c in configs if c.startswith("configs/datasets/")]
+    trainer_configs: dict[str, list[str]] = {}
+    for c in configs:
+        if c.startswith("configs/trainers/"):
+            _, _, trainer, name = c.split("/")
+            trainer_configs.setdefault(trainer, []).append(name[: -len(".yaml")])
+    lines = [
+        f"registered trainers: {', '.join(trainers)}",
+        f"registered datasets: {', '.join(datasets)}",
+    ]
+    if configs:
+        lines.append(f"dataset configs (configs/datasets/NAME.yaml): {', '.join(dataset_configs)}")
+        lines.append("trainer configs (configs/trainers/TRAINER/NAME.yaml):")
+        lines += [f"  {trainer}: {', '.join(names)}" for trainer, names in sorted(trainer_configs.items())]
+    lines += [
+        "config keys with their meaning and allowed values: python train.py --list-keys [PREFIX]",
+        f"errors such as an unknown trainer print one line and exit with 2; {TRACEBACK_ENV_VAR}=1 shows the traceback",
+    ]
+    return "\n".join(lines)
+
+
 def registered_listing() -> str:
-    """The trainers and datasets that are registered now, for ``--help``."""
+    """The ``--help`` epilog from the registries as they are now (after ``load_plugins``)."""
     from dassl.data.datasets import DATASET_REGISTRY
     from dassl.engine import TRAINER_REGISTRY
 
-    return (
-        f"registered trainers: {', '.join(TRAINER_REGISTRY.registered_names())}\n"
-        f"registered datasets: {', '.join(DATASET_REGISTRY.registered_names())}\n"
-        "config keys with their meaning and allowed values: python train.py --list-keys [PREFIX]"
+    return listing(
+        sorted(TRAINER_REGISTRY.registered_names(), key=str.lower),
+        sorted(DATASET_REGISTRY.registered_names(), key=str.lower),
     )
 
 
+def help_listing(argv: list[str]) -> str:
+    """The epilog for ``argv``: read from the plugin sources when only the built-in plugins are in play (no imports,
+    so ``--help`` answers at once), else from the registries after loading every plugin."""
+    specs = plugin_specs(argv)
+    wants_help = bool({"-h", "--help"} & set(argv))
+    if wants_help and not specs and not os.environ.get(PLUGINS_ENV_VAR, "").strip():
+        names = static_names()
+        return listing(names["TRAINER_REGISTRY"], names["DATASET_REGISTRY"])
+    load_plugins(specs)
+    return registered_listing()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    load_plugins(plugin_specs(argv if argv is not None else sys.argv[1:]))
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=registered_listing(),
+        description=(__doc__ or "").splitlines()[0],
+        epilog=help_listing(argv),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -130,6 +226,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.list_keys is not None:
+        from trainers.config import describe_keys
+
         print(describe_keys(args.list_keys))
         raise SystemExit(0)
     return args
@@ -161,12 +259,15 @@ def reset_cfg(cfg: CfgNode, args: argparse.Namespace) -> None:
 
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
     """Defaults -> plugin keys -> dataset yaml -> trainer yaml -> flags -> KEY VALUE opts, then freeze."""
+    from dassl.config import get_cfg_default
+    from trainers.config import extend_cfg, validate_cfg
+
     cfg = get_cfg_default()
     extend_cfg(cfg, randomize=bool(args.randomize))
     for path, what in ((args.dataset_config_file, "dataset"), (args.config_file, "trainer")):
         if path:
             if not osp.isfile(path):
-                raise FileNotFoundError(f'The {what} config file "{path}" does not exist.')
+                raise ConfigFileNotFoundError(f'The {what} config file "{path}" does not exist.')
             cfg.merge_from_file(path)
     reset_cfg(cfg, args)
     cfg.merge_from_list(args.opts or [])
@@ -228,6 +329,10 @@ def main(args: argparse.Namespace) -> dict:
 
     Started by ``torchrun`` with several processes, every process builds the same trainer and takes the same steps;
     rank 0 alone claims the folder, logs and writes, the others keep quiet (their stdout goes nowhere)."""
+    from dassl.engine import TrainingStopped
+    from dassl.utils import close_logger, distributed, set_random_seed, setup_logger
+    from trainers.run_folder import EVAL_RESULTS_FILE, RESULTS_FILE, RunFolder, fingerprint
+
     start = time.time()
     failures = load_plugins(args.plugin)
     cfg = setup_cfg(args)
@@ -269,6 +374,7 @@ def main(args: argparse.Namespace) -> dict:
 def check_process_count(cfg: CfgNode) -> None:
     """Refuse to run a trainer that cannot divide its work in more than one process (it would repeat it)."""
     from dassl.engine import TRAINER_REGISTRY
+    from trainers.config import ConfigError
 
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     name = cfg.TRAINER.NAME
@@ -289,6 +395,8 @@ def claim_folder(
     Returns whether this is an evaluation beside a training run (its own results file), the log's attempt line,
     and notes for the log. RunFolderError when the folder (or ``RESUME``) holds another run.
     """
+    from trainers.run_folder import RunFolder
+
     notes = []
     if cfg.RESUME:
         RunFolder(cfg.RESUME).check_identity(current)
@@ -312,6 +420,13 @@ def claim_folder(
 
 def run(args: argparse.Namespace, cfg: CfgNode, failures: dict, start: float, current: dict, results_name: str) -> dict:
     """Build the trainer, train and/or evaluate, and write the results file (the logger is set up)."""
+    import torch
+
+    from dassl.engine import build_trainer
+    from dassl.utils import collect_env_info, distributed, write_json
+    from dassl.utils.scalars import WandbSink
+    from trainers.run_folder import RESULTS_FILE, digest
+
     wandb = None
     if args.use_wandb and distributed.is_writer():
         try:
@@ -354,8 +469,36 @@ def run(args: argparse.Namespace, cfg: CfgNode, failures: dict, start: float, cu
     return results
 
 
-if __name__ == "__main__":
+def exit_status(error: Exception) -> int | None:
+    """The exit status of a known user error (2: the command names something that does not exist; 1: the run was
+    refused), or None for a bug, whose traceback is shown."""
+    from dassl.utils import CheckpointError
+    from datasets.errors import DatasetNotReadyError
+    from trainers.config import ConfigError
+    from trainers.run_folder import RunFolderError
+    from trainers.targets import BudgetExceeded
+    from trainers.weights import WeightsNotFoundError
+
+    if isinstance(error, (UnknownPluginError, ConfigFileNotFoundError, WeightsNotFoundError, DatasetNotReadyError)):
+        return 2
+    if isinstance(error, (RunFolderError, ConfigError, CheckpointError, BudgetExceeded)):
+        return 1
+    return None
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``bbvp-train`` and ``python train.py``: run, and report a known user error as one ``error:`` message with its
+    exit status instead of a traceback (``BBVP_TRACEBACK=1`` shows it)."""
     try:
-        main(parse_args())
-    except (RunFolderError, ConfigError, CheckpointError, BudgetExceeded) as e:
-        raise SystemExit(f"error: {e}") from None
+        main(parse_args(argv))
+    except Exception as e:
+        status = exit_status(e)
+        if status is None or os.environ.get(TRACEBACK_ENV_VAR, "") not in ("", "0"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return status
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

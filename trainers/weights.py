@@ -56,7 +56,7 @@ def find_hf_checkpoint(
     fixes = [
         f"run `huggingface-cli download {repo_id}` where the hub is reachable (and copy the cache or the downloaded "
         f"folder here), then set {path_key or 'path='} to the folder",
-        f"set {download_key or 'allow_download=True'} to fetch it now (allow_download=True in Python)",
+        f"set {download_key} to fetch it now" if download_key else "pass allow_download=True to fetch it now",
     ]
     needed = f"config.json plus {' or '.join(HF_WEIGHT_FILES[::2])} of '{repo_id}'"
     if path:
