@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import difflib
 import importlib.util
 import os
 import os.path as osp
@@ -31,7 +32,7 @@ PLUGINS_ENV_VAR = "BBVP_PLUGINS"
 TRACEBACK_ENV_VAR = "BBVP_TRACEBACK"
 
 
-class UnknownPluginError(LookupError):
+class UnknownPluginError(ValueError):
     """The command names a trainer or dataset that no module registered."""
 
 
@@ -63,9 +64,12 @@ def check_requested_plugins(cfg: CfgNode, failures: dict[str, str]) -> None:
             raise ImportError(
                 f'The {kind} "{name}" is not registered, and these plugin modules failed to import:\n{broken}'
             )
+        names = sorted(registry.registered_names(), key=str.lower)
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" (do you mean [{close[0]}]?)" if close else ""
         raise UnknownPluginError(
-            f'unknown {kind} "{name}"; registered {kind}s: {", ".join(sorted(registry.registered_names(), key=str.lower))} '
-            f"(a {kind} of your own: --plugin MODULE_OR_FILE)"
+            f'unknown {kind} "{name}"{hint}; registered {kind}s: {", ".join(names)}; '
+            f"a {kind} of your own loads with --plugin MODULE_OR_FILE"
         )
 
 
