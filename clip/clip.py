@@ -134,7 +134,10 @@ def load(
     elif Path(name).expanduser().is_file():
         path = str(Path(name).expanduser())
     else:
-        raise RuntimeError(f"Model {name} not found; available models = {available_models()} or a checkpoint file")
+        raise RuntimeError(
+            f"clip.load: {name!r} is neither a known CLIP name ({', '.join(available_models())}) nor a checkpoint "
+            "file; pass one of those names or the path of a .pt file"
+        )
     model = build_model(read_state_dict(path)).to(device)
     if str(device) == "cpu":
         model.float()
@@ -153,7 +156,10 @@ def tokenize(texts: str | list[str], context_length: int = 77, truncate: bool = 
         ids = [sot, *_tokenizer.encode(text), eot]
         if len(ids) > context_length:
             if not truncate:
-                raise RuntimeError(f"Input {text} is too long for context length {context_length}")
+                raise RuntimeError(
+                    f"clip.tokenize: {text!r} is {len(ids)} tokens, more than context_length {context_length}; "
+                    "shorten it or pass truncate=True"
+                )
             ids = ids[: context_length - 1] + [eot]
         result[row, : len(ids)] = torch.tensor(ids)
     return result

@@ -107,12 +107,14 @@ class CLIP(nn.Module):
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits_per_image, logits_per_text)``: scaled cosine similarities, (N_img, N_txt) and its transpose."""
-        image_features = self.encode_image(image)
-        text_features = self.encode_text(text)
-        image_features = image_features / image_features.norm(dim=1, keepdim=True)
-        text_features = text_features / text_features.norm(dim=1, keepdim=True)
-        logits_per_image = self.logit_scale.exp() * image_features @ text_features.t()
-        return logits_per_image, logits_per_image.t()
+        scale = self.logit_scale.exp()
+        per_image = scale * _unit(self.encode_image(image)) @ _unit(self.encode_text(text)).t()
+        return per_image, per_image.t()
+
+
+def _unit(features: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit L2 norm."""
+    return features / features.norm(dim=-1, keepdim=True)
 
 
 def convert_weights(model: nn.Module) -> None:

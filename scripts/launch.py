@@ -20,7 +20,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -39,7 +39,7 @@ from scripts.recipes import (  # noqa: E402
     script_command,
     value_text,
 )
-from scripts.runners import LauncherError, Run, Runner, build_runner, describe_settings  # noqa: E402
+from scripts.runners import LauncherError, Run, Runner, build_runner, describe_settings, say  # noqa: E402
 from trainers.results import RESULTS_FILE  # noqa: E402
 
 if TYPE_CHECKING:
@@ -67,11 +67,6 @@ SAFE_WORD = re.compile(r"[A-Za-z0-9_./:=+,@%-]+")
 
 class UsageError(ValueError):
     """A bad argument or environment variable: the script prints it with its usage and exits with 2."""
-
-
-def say(*lines: str, file: IO[str] | None = None) -> None:
-    """Print and flush at once, so that lines keep their order around train.py's own output."""
-    print(*lines, sep="\n", file=file or sys.stdout, flush=True)
 
 
 # ---------------------------------------------------------------- the environment
@@ -516,8 +511,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         env = Environment.from_environ(dict(os.environ))
-        code = run_script(recipe, script, args, env)
-        return code or env.runner.finish()
+        try:
+            code = run_script(recipe, script, args, env)
+        finally:
+            finished = env.runner.finish()  # runs started before an error or Ctrl-C are waited for or stopped
+        return code or finished
     except UsageError as e:
         say(f"Error: {e}", "", usage(recipe, script), file=sys.stderr)
         return 2

@@ -37,6 +37,9 @@ SIGNAL_DELAY_S = 120
 # The warning signal: train.py checkpoints after its current step on SIGUSR1 (and on SIGTERM).
 PREEMPT_SIGNAL = "USR1"
 STOPPED_BY_SIGNAL = {128 + signal.SIGUSR1, 128 + signal.SIGTERM}
+# submitit reads its preemption signal when it is first imported, in the launcher and in each job (which inherits
+# this environment): set before any import of it.
+os.environ["SUBMITIT_PREEMPT_SIGNAL"] = PREEMPT_SIGNAL
 
 SLURM_KEYS = {
     # key in LAUNCHER_CONFIG: (environment variable, type, default, what it is)
@@ -88,17 +91,17 @@ def read_index(output: str) -> dict[str, dict]:
     return latest
 
 
-def slurm_queue() -> dict[str, str]:
-    """Job id (``123`` or ``123_4`` for an array task) -> state, for this user's jobs in the queue; {} when SLURM
-    is not reachable."""
+def slurm_queue() -> dict[str, str] | None:
+    """Job id (``123`` or ``123_4`` for an array task) -> state, for this user's jobs in the queue; None when
+    ``squeue`` is missing or does not answer (then nobody can tell a queued run from a finished one)."""
     if shutil.which("squeue") is None:
-        return {}
+        return None
     try:
         out = subprocess.run(
             ["squeue", "-h", "--me", "-r", "-o", "%i %T"], capture_output=True, text=True, timeout=60, check=True
         ).stdout
     except (subprocess.SubprocessError, OSError):
-        return {}
+        return None
     return dict(line.split(maxsplit=1) for line in out.splitlines() if line.strip())
 
 
@@ -154,7 +157,9 @@ class ParallelRunner(Runner):
     _failed: list[str] = field(default_factory=list)
 
     def run(self, run: Run, stdin: int | None = None) -> int:
-        while len(self._running) >= self.jobs:
+        # at most `jobs` runs, and with GPUs at most one run per GPU: a run without a GPU of its own would share one
+        slots = min(self.jobs, len(self.gpus)) if self.gpus else self.jobs
+        while len(self._running) >= slots:
             self._reap(block=True)
         busy = {gpu for *_, gpu in self._running}
         gpu = next((g for g in self.gpus if g not in busy), None)
@@ -165,7 +170,7 @@ class ParallelRunner(Runner):
         os.makedirs(log_dir, exist_ok=True)
         name = osp.relpath(run.folder, self.output).replace(os.sep, "__")
         log = osp.join(log_dir, f"{name}.log")
-        with open(log, "w") as out:
+        with open(log, "a") as out:  # a resumed run's output follows the earlier attempt's
             proc = subprocess.Popen(
                 run.command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
             )
@@ -197,12 +202,26 @@ class ParallelRunner(Runner):
             time.sleep(0.5)
 
     def finish(self) -> int:
-        while self._running:
-            self._reap(block=True)
+        try:
+            while self._running:
+                self._reap(block=True)
+        except KeyboardInterrupt:
+            self.stop()
+            raise
         if self._failed:
             say("Failed runs:", *self._failed, file=sys.stderr)
             return 1
         return 0
+
+    def stop(self) -> None:
+        """SIGTERM to the runs still going (each checkpoints after its step), then wait for them."""
+        for proc, run, _, _ in self._running:
+            if proc.poll() is None:
+                say(f"Stopping: {run.folder} (pid {proc.pid}); the same command resumes it")
+                proc.terminate()
+        for proc, *_ in self._running:
+            proc.wait()
+        self._running.clear()
 
 
 def slurm_settings(environ: dict[str, str]) -> dict[str, Any]:
@@ -265,12 +284,31 @@ class TrainJob:
         code = proc.returncode
         if code == 0:
             return self.run.folder
+        if code == 128 + signal.SIGTERM and self._requeue():
+            # SLURM preempts (or cancels) with SIGTERM; train.py checkpointed, and the requeued job resumes it
+            sys.exit(0)
         if code in STOPPED_BY_SIGNAL:
             raise RuntimeError(
                 f"train.py stopped on a signal (exit status {code}) with a checkpoint in {self.run.folder}; the job "
                 "was not requeued: launch the same script again to resume it"
             )
         raise RuntimeError(f"train.py failed (exit status {code}); its log: {osp.join(self.run.folder, 'log.txt')}")
+
+    @staticmethod
+    def _requeue() -> bool:
+        """Requeue this job (the array task) after a SIGTERM, unless its user cancelled it (``scancel``): False
+        then, and when SLURM refuses."""
+        job = os.environ.get("SLURM_ARRAY_JOB_ID")
+        job = f"{job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if job else os.environ.get("SLURM_JOB_ID")
+        if not job or shutil.which("scontrol") is None:
+            return False
+        shown = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True).stdout
+        if "JobState=CANCELLED" in shown:
+            print(f"Job {job} was cancelled: not requeued (launch the script again to resume it)")
+            return False
+        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+        print(f"Stopped by SIGTERM; requeue of job {job}: {done.returncode == 0 and 'done' or done.stderr.strip()}")
+        return done.returncode == 0
 
     def checkpoint(self) -> Any:
         import submitit
@@ -304,6 +342,11 @@ class SlurmRunner(Runner):
             return ""
         if self._queue is None:
             self._queue = slurm_queue()
+            if self._queue is None:
+                raise LauncherError(
+                    f"squeue did not answer, so it is unknown whether job {entry['job_id']} ({folder}) is still "
+                    "queued or running; submitting it again could run it twice. Try again when SLURM answers."
+                )
         state = self._queue.get(str(entry["job_id"]))
         return f"job {entry['job_id']} ({state.lower()})" if state else ""
 
@@ -312,8 +355,14 @@ class SlurmRunner(Runner):
         return 0
 
     def executor(self) -> Any:
-        os.environ["SUBMITIT_PREEMPT_SIGNAL"] = PREEMPT_SIGNAL  # read when submitit is imported, here and in the job
         import submitit
+        from submitit.slurm.slurm import SlurmJobEnvironment
+
+        if SlurmJobEnvironment.USR_SIG != PREEMPT_SIGNAL:
+            raise LauncherError(
+                f"submitit was imported with SUBMITIT_PREEMPT_SIGNAL={SlurmJobEnvironment.USR_SIG}, but train.py "
+                f"checkpoints on SIG{PREEMPT_SIGNAL}: unset SUBMITIT_PREEMPT_SIGNAL or set it to {PREEMPT_SIGNAL}"
+            )
 
         s = self.settings
         executor = submitit.SlurmExecutor(folder=osp.join(self.output, JOBS_DIR, "slurm", "%j"), max_num_timeout=100)

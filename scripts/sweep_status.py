@@ -11,9 +11,10 @@ the logs to read. Exits 1 when any run failed, else 0.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import os.path as osp
+import re
+import socket
 import sys
 from pathlib import Path
 
@@ -39,18 +40,16 @@ def run_folders(output: str) -> list[str]:
     return sorted(found)
 
 
-def locked(folder: str) -> bool:
-    """Whether a live train.py holds the folder's lock."""
+def held_by_live_process(folder: str) -> bool:
+    """Whether the folder's lock names a process on this machine that is alive. Read, never taken: taking the lock,
+    even for a moment, could make a run that is starting refuse its folder."""
     path = osp.join(folder, LOCK_FILE)
-    if not osp.isfile(path):
+    try:
+        holder = Path(path).read_text()
+    except OSError:
         return False
-    with open(path) as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return False
+    match = re.match(r"pid (\d+) on (\S+),", holder)
+    return bool(match) and match.group(2) == socket.gethostname() and pid_alive(int(match.group(1)))
 
 
 def pid_alive(pid: int) -> bool:
@@ -63,7 +62,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def status(folder: str, entry: dict | None, queue: dict[str, str]) -> tuple[str, str, list[str]]:
+def status(folder: str, entry: dict | None, queue: dict[str, str] | None) -> tuple[str, str, list[str]]:
     """(state, job, logs to read) of one run folder."""
     train_log = osp.join(folder, "log.txt")
     if osp.isfile(osp.join(folder, RESULTS_FILE)):
@@ -71,18 +70,20 @@ def status(folder: str, entry: dict | None, queue: dict[str, str]) -> tuple[str,
     job = ""
     if entry and entry.get("launcher") == "slurm":
         job = f"slurm {entry['job_id']}"
+        if queue is None:
+            return "unknown (squeue did not answer)", job, []
         state = queue.get(str(entry["job_id"]))
         if state:
             return ("queued" if state in QUEUED else "running"), f"{job} ({state.lower()})", []
         logs = [p for p in (entry.get("err"), entry.get("log"), train_log) if p and osp.isfile(p)]
-        return "failed", job, logs
+        return ("stopped (resumable)" if has_checkpoint(folder) else "failed"), job, logs
     if entry and entry.get("launcher") == "local":
         job = f"local pid {entry['pid']}"
-        if pid_alive(int(entry["pid"])) and locked(folder):
+        if pid_alive(int(entry["pid"])):  # starting (importing) or training
             return "running", job, []
         logs = [p for p in (entry.get("log"), train_log) if p and osp.isfile(p)]
-        return "failed", job, logs
-    if locked(folder):
+        return ("stopped (resumable)" if has_checkpoint(folder) else "failed"), job, logs
+    if held_by_live_process(folder):
         return "running", job, []
     if has_checkpoint(folder):
         return "stopped (resumable)", job, [train_log] if osp.isfile(train_log) else []
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     index = read_index(output)
     queue = slurm_queue() if any(e.get("launcher") == "slurm" for e in index.values()) else {}
+    if queue is None:
+        print("Warning: squeue did not answer; the state of SLURM runs without results is unknown", file=sys.stderr)
     rows, counts = [], {}
     for folder in run_folders(output):
         state, job, logs = status(folder, index.get(folder), queue)

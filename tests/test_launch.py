@@ -290,3 +290,32 @@ def test_slurm_settings_read_the_launcher_config_and_the_environment_wins(tmp_pa
     config.write_text("partitoin: gpu\n")
     with pytest.raises(LauncherError, match=r"unknown keys \['partitoin'\]; known: partition, account"):
         slurm_settings({"LAUNCHER_CONFIG": str(config)})
+
+
+def test_when_squeue_does_not_answer_no_run_is_resubmitted_or_called_failed(tmp_path, monkeypatch, capsys):
+    from scripts import runners, sweep_status
+
+    run = tmp_path / "svhn" / "seed1"
+    runners.record_submission(str(tmp_path), {"run": str(run), "launcher": "slurm", "job_id": "7_0", "log": "x"})
+    monkeypatch.setattr(runners, "slurm_queue", lambda: None)
+    monkeypatch.setattr(sweep_status, "slurm_queue", lambda: None)
+    runner = runners.SlurmRunner(output=str(tmp_path), settings=runners.slurm_settings({"GPUS": "0"}))
+    with pytest.raises(runners.LauncherError, match=r"squeue did not answer, so it is unknown whether job 7_0"):
+        runner.already_queued(str(run))
+    assert sweep_status.main([str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "unknown (squeue did not answer)" in out and "squeue did not answer" in err
+
+
+def test_with_gpus_local_jobs_never_exceed_one_run_per_gpu(tmp_path):
+    from scripts.runners import ParallelRunner, Run
+
+    runner = ParallelRunner(jobs=3, output=str(tmp_path), gpus=["0"])
+    probe = (
+        "import os, time; s = time.time(); time.sleep(0.3); print(os.environ['CUDA_VISIBLE_DEVICES'], s, time.time())"
+    )
+    for name in "ab":
+        runner.run(Run(str(tmp_path / name), [sys.executable, "-c", probe]))
+    assert runner.finish() == 0
+    a, b = ((tmp_path / ".jobs" / "local" / f"{n}.log").read_text().split() for n in "ab")
+    assert a[0] == b[0] == "0" and float(b[1]) >= float(a[2])  # the second waited for the GPU

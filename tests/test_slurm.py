@@ -1,6 +1,6 @@
 """Sweeps on a real SLURM cluster (``LAUNCHER=slurm``): a two-seed BlackVIP sweep submitted as a job array equals the
-same sweep run locally (``LAUNCHER=local JOBS=2``) bit for bit, one job is sent SLURM's warning signal mid-run and
-is requeued and resumes exactly, finished and queued runs are never submitted again, and the status command lists
+same sweep run locally (``LAUNCHER=local JOBS=2``) bit for bit, one job is sent SLURM's warning signal (USR1) and the
+other a preemption's SIGTERM mid-run, and each is requeued and resumes exactly, finished and queued runs are never submitted again, and the status command lists
 each run's state with the logs of failed ones.
 
 The cluster is the one-node SLURM that ``.ci/slurm-up.sh`` starts on this machine (``.ci/run`` does, and sets
@@ -118,10 +118,13 @@ def sweeps(cluster, tmp_path_factory):
     index = [json.loads(line) for line in (work / "slurm" / ".jobs" / "index.jsonl").read_text().splitlines()]
     job = {Path(e["run"]): e["job_id"] for e in index}
 
-    # SLURM's warning signal to seed 1's job once it is well into training, as a preemption would send it.
+    # Mid-run, seed 1's job gets SLURM's warning signal (USR1, as before a time limit) and seed 2's the SIGTERM a
+    # preemption sends; both must checkpoint, requeue and resume exactly.
     wait_for(lambda: epochs_logged(runs[0]) >= 40, "seed 1 to train 40 epochs")
     preempted_at = epochs_logged(runs[0])
     subprocess.run(["scancel", "--signal=USR1", job[runs[0]]], check=True)
+    wait_for(lambda: epochs_logged(runs[1]) >= 40, "seed 2 to train 40 epochs")
+    subprocess.run(["scancel", "--signal=TERM", job[runs[1]]], check=True)
 
     local = script(work, "local", JOBS="2")
     assert local.returncode == 0, local.stdout + local.stderr
@@ -170,8 +173,16 @@ def test_a_preempted_job_checkpoints_requeues_itself_and_resumes_exactly(sweeps)
     job_dir = sweeps["work"] / "slurm" / ".jobs" / "slurm" / sweeps["job"][folder]
     job_out = "".join(p.read_text() for p in job_dir.glob("*_log.*"))
     assert "this job is preempted" in job_out and f"Requeued job {sweeps['job'][folder]}" in job_out
-    # the other seed ran once, undisturbed
-    assert "attempt 2" not in (sweeps["runs"][1] / "log.txt").read_text()
+
+
+def test_a_job_stopped_by_sigterm_as_in_a_preemption_requeues_itself_and_resumes_exactly(sweeps):
+    folder = sweeps["runs"][1]
+    log = (folder / "log.txt").read_text()
+    assert "Received SIGTERM: checkpointing after this step, then stopping" in log
+    assert "===== attempt 2: resumed" in log
+    job_dir = sweeps["work"] / "slurm" / ".jobs" / "slurm" / sweeps["job"][folder]
+    job_out = "".join(p.read_text() for p in job_dir.glob("*_log.*"))
+    assert f"Stopped by SIGTERM; requeue of job {sweeps['job'][folder]}: done" in job_out
 
 
 def test_finished_and_queued_runs_are_never_submitted_again(sweeps):
