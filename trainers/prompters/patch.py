@@ -108,17 +108,19 @@ class _PatchPrompter(Prompter[PatchContext]):
         if x.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(f"expected {self.image_size}x{self.image_size} images, got {tuple(x.shape[-2:])}")
 
-    def _canvas(self, patches: Tensor, rows: Tensor, cols: Tensor, n: int) -> Tensor:
-        """(P, N, 3, S, S) prompts: patch ``patches[i]`` (P, 3, p, p) placed at image ``j``'s location, zeros elsewhere."""
-        p, s = self.patch_size, self.image_size
-        offsets = torch.arange(p, device=patches.device)
-        image = torch.arange(n, device=patches.device)[:, None, None]
-        r = (rows.to(patches.device)[:, None] + offsets)[:, :, None]
-        c = (cols.to(patches.device)[:, None] + offsets)[:, None, :]
-        canvas = patches.new_zeros(patches.shape[0], n, s, s, 3)
-        values = patches.permute(0, 2, 3, 1).unsqueeze(1).expand(-1, n, -1, -1, -1)
-        canvas[:, image, r, c, :] = values
-        return canvas.permute(0, 1, 4, 2, 3)
+    def _add_patches(self, x: Tensor, patches: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+        """(P, N, 3, S, S): images ``x`` (N, 3, S, S) with patch ``patches[i]`` (P, 3, p, p) added at image ``j``'s
+        location; only the windows are written, no full-size prompt canvas is built."""
+        p, n = self.patch_size, x.shape[0]
+        offsets = torch.arange(p, device=x.device)
+        image = torch.arange(n, device=x.device)[:, None, None]
+        r = (rows.to(x.device)[:, None] + offsets)[:, :, None]
+        c = (cols.to(x.device)[:, None] + offsets)[:, None, :]
+        out = x.unsqueeze(0).expand(patches.shape[0], -1, -1, -1, -1).clone()
+        windows = out.permute(0, 1, 3, 4, 2)  # (P, N, S, S, 3) view of out
+        values = patches.permute(0, 2, 3, 1).unsqueeze(1)  # (P, 1, p, p, 3)
+        windows[:, image, r, c, :] = windows[:, image, r, c, :] + values
+        return out
 
     def prepare(self, x: Tensor, index: Tensor | None = None) -> PatchContext:
         """The batch and its patch locations (drawn here once per step, shared by every parameter vector);
@@ -131,7 +133,7 @@ class _PatchPrompter(Prompter[PatchContext]):
 
     def forward(self, x: Tensor, index: Tensor | None = None) -> Tensor:
         ctx = self.prepare(x, index)
-        return ctx.x + self._canvas(self.patch, ctx.rows, ctx.cols, x.shape[0])[0]
+        return self._add_patches(ctx.x, self.patch, ctx.rows, ctx.cols)[0]
 
     def prompt_indexed(self, x: Tensor, index: Tensor | None) -> Tensor:
         return self(x, index)
@@ -140,8 +142,7 @@ class _PatchPrompter(Prompter[PatchContext]):
         W = self._check_many(W)
         p = self.patch_size
         with torch.no_grad():
-            prompts = self._canvas(W.reshape(W.shape[0], 3, p, p), ctx.rows, ctx.cols, ctx.x.shape[0])
-            return (ctx.x.unsqueeze(0) + prompts).flatten(0, 1)
+            return self._add_patches(ctx.x, W.reshape(W.shape[0], 3, p, p), ctx.rows, ctx.cols).flatten(0, 1)
 
 
 @PROMPTER_REGISTRY.register(name="fixed_patch")
