@@ -414,6 +414,18 @@ class TrainerBase:
         self.model_backward(loss)
         self.model_update(names)
 
+    def scaled_backward_and_update(self, loss: torch.Tensor, scaler: Any, optim: Any) -> None:
+        """``model_backward_and_update``, or, with a GradScaler (fp16 autocast), the scaled backward and ``optim``'s
+        step through it."""
+        if scaler is None:
+            self.model_backward_and_update(loss)
+            return
+        optim.zero_grad()
+        self.detect_anomaly(loss)
+        scaler.scale(loss).backward()
+        scaler.step(optim)
+        scaler.update()
+
 
 class SimpleTrainer(TrainerBase):
     """Trainer with a DataManager, an evaluator, checkpointing per ``TRAIN.CHECKPOINT_FREQ`` and a final test."""

@@ -156,14 +156,7 @@ class WhiteBoxCLIPTrainer(TrainerX):
             logits = self.model(images)
             loss = cross_entropy(logits, labels).mean()
         self.counter.add("train", len(images))
-        if self.scaler is not None:
-            self.optim.zero_grad()
-            self.detect_anomaly(loss)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optim)
-            self.scaler.update()
-        else:
-            self.model_backward_and_update(loss)
+        self.scaled_backward_and_update(loss, self.scaler, self.optim)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return {"loss": loss.item(), "acc": compute_accuracy(logits, labels)[0].item()}
