@@ -23,6 +23,7 @@ if __name__ == "__main__" and not __package__:  # run by path: import scripts.* 
 
 from tabulate import tabulate  # noqa: E402
 
+from dassl.utils.tools import pid_alive  # noqa: E402
 from scripts.launch import has_checkpoint  # noqa: E402
 from scripts.runners import JOBS_DIR, read_index, slurm_queue  # noqa: E402
 from trainers.results import LOCK_FILE, RESULTS_FILE, RUN_RECORD  # noqa: E402
@@ -50,16 +51,6 @@ def held_by_live_process(folder: str) -> bool:
         return False
     match = re.match(r"pid (\d+) on (\S+),", holder)
     return bool(match) and match.group(2) == socket.gethostname() and pid_alive(int(match.group(1)))
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def status(folder: str, entry: dict | None, queue: dict[str, str] | None) -> tuple[str, str, list[str]]:

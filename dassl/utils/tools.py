@@ -37,6 +37,7 @@ __all__ = [
     "get_most_similar_str_to_a_from_b",
     "check_availability",
     "tolist_if_not",
+    "pid_alive",
 ]
 
 
@@ -58,7 +59,8 @@ def _umask() -> int:
     return mask
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -81,7 +83,7 @@ def remove_stale_temp_files(fpath: str) -> None:
         if not (name.startswith(prefix) and name.endswith(".tmp")):
             continue
         pid = name[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             with contextlib.suppress(OSError):
                 os.remove(osp.join(dirname, name))
 
