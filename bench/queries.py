@@ -26,6 +26,7 @@ from tabulate import tabulate
 import train
 from bench.harness import machine, write_json
 from dassl.engine import build_trainer
+from dassl.utils import set_random_seed
 from scripts.quickstart import prepare_data
 from trainers.methods import method_label
 from trainers.results import RunResults
@@ -91,7 +92,7 @@ def build(variant: Variant, seed: int, data: str, out: str, epochs: int):
 def curve(variant: Variant, seed: int, data: str, epochs: int, every: int) -> list[dict]:
     """(epoch, training image queries, test accuracy, seconds) every ``every`` epochs, starting before training."""
     train.load_plugins()
-    train.set_random_seed(seed)
+    set_random_seed(seed)
     with contextlib.redirect_stdout(io.StringIO()):
         trainer = build(variant, seed, data, tempfile.mkdtemp(prefix="bench-q-"), epochs)
     points, clock = [], {"train": 0.0}

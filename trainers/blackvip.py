@@ -14,7 +14,7 @@ from trainers.methods.blackbox import cuda_fp16_autocast
 from trainers.methods.feature_cache import MAX_CACHED_IMAGES, FeatureCache, deterministic_train_transform
 from trainers.methods.losses import cross_entropy
 from trainers.prompters import Coordinator, CoordinatorContext, prompters_reading
-from trainers.zo import SPSA_KEYS
+from trainers.zo import PROMPT_SPACE_KEYS, SPSA_KEYS
 
 AMP_CHOICES = ("amp", "fp32")
 
@@ -41,6 +41,7 @@ KEYS = declare_keys(
     ConfigKey("SRC_DIM", 1568, "decoder input size: encoder features + prompt trigger (784, 1568 or 3136)"),
     ConfigKey("E_OUT_DIM", 0, "coordinator_init: channels of the scratch encoder's 7 x 7 output", valid=NON_NEGATIVE),
     *SPSA_KEYS,
+    *PROMPT_SPACE_KEYS,
     ConfigKey("P_EPS", 1.0, "prompt scale: the image plus P_EPS x the decoder's prompt", valid=POSITIVE),
     ConfigKey(
         "PREC", "amp", "training precision: amp = fp16 autocast on CUDA (the reference), fp32", choices=AMP_CHOICES

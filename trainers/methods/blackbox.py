@@ -14,11 +14,14 @@ from typing import Any
 
 import torch
 
+from dassl.engine.trainer import StopTraining
+from trainers.config import ConfigError
 from trainers.distributed import PointShards
 from trainers.prompters import Prompter, build_prompter
 from trainers.targets import Target
 from trainers.zo import ZOOptimizer, build_zo
 
+from .plateau import Plateau
 from .prompted import PromptedTargetTrainer
 
 # Consecutive steps with a non-finite loss after which training stops.
@@ -52,6 +55,21 @@ def perturbed_losses(
     rep_labels = labels.repeat(num_points)
     losses = loss_fn(logits, rep_labels).view(num_points, n).mean(1)
     correct = logits.argmax(1).eq(rep_labels).view(num_points, n).sum(1)
+    return losses, correct
+
+
+def per_image_losses(
+    prompter: Prompter, ctx: Any, prompts: torch.Tensor, target: Target, labels: torch.Tensor, loss_fn: LossFn
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's loss under each of Q prompt sets (Q, N, C, H, W): shape (Q, N), plus the correct count per set.
+
+    All Q x N prompted images form one request, split into calls by ``TARGET.MAX_BATCH`` as in ``perturbed_losses``.
+    """
+    q, n = prompts.shape[:2]
+    logits = target(prompter.render_prompts(ctx, prompts), split="train").float()
+    rep_labels = labels.repeat(q)
+    losses = loss_fn(logits, rep_labels).view(q, n)
+    correct = logits.argmax(1).eq(rep_labels).view(q, n).sum(1)
     return losses, correct
 
 
@@ -89,14 +107,95 @@ class BlackBoxTrainer(PromptedTargetTrainer):
         self.build_target()
         self.prompter = self.build_prompter().to(self.device)
         self.zo = self.build_zo_optimizer(self.prompter.get_flat().numel())
+        if self.zo.per_image and not self.prompter.supports_prompt_space:
+            raise ConfigError(
+                f"OPT_TYPE {self.method_node.OPT_TYPE} estimates each image's prompt gradient and back-propagates it "
+                f"through the prompter, which {type(self.prompter).__name__} (METHOD {self.method_node.METHOD}) does "
+                f"not support; use a coordinator METHOD, or a parameter-space OPT_TYPE (spsa-gc, spsa)."
+            )
         self.register_model(self.checkpoint_name, self.prompter, self.zo, None)
         print(f"Learnable parameters: {self.prompter.num_learnable()}")
         print(f"Target queries per step: {self.zo.queries_per_step} x batch")
         self.shards = PointShards.for_this_process(self.zo.queries_per_step)
+        if self.shards is not None and self.zo.per_image:
+            raise ConfigError(
+                f"OPT_TYPE {self.method_node.OPT_TYPE} runs in one process: its per-image prompt sets are not split "
+                f"over torchrun processes. Run it without torchrun."
+            )
         if self.shards is not None:
             print(self.shards.describe())
         self._gain = 0.0
         self._nonfinite_streak = 0
+        self.plateau = Plateau.from_cfg(self.cfg)
+        if self.plateau is not None and self.val_loader is None:
+            raise ConfigError(
+                f"TRAIN.PLATEAU_EVERY {self.plateau.every} stops on the validation accuracy, but "
+                f"{self.cfg.DATASET.NAME} has no validation split here; set TRAIN.PLATEAU_EVERY 0 or use a dataset "
+                f"setting with one."
+            )
+
+    def extra_checkpoint_state(self) -> dict:
+        state = super().extra_checkpoint_state()
+        if self.plateau is not None:
+            state["plateau"] = self.plateau.state_dict()
+        return state
+
+    def load_extra_checkpoint_state(self, state: dict) -> None:
+        super().load_extra_checkpoint_state(state)
+        if self.plateau is not None and "plateau" in state:
+            self.plateau.load_state_dict(state["plateau"])
+
+    def before_train(self) -> None:
+        super().before_train()
+        if self.plateau is not None and self.plateau.stopped:
+            print(f"Training had stopped on a validation plateau at step {self.global_step}; not continuing it")
+            self.start_epoch = self.max_epoch
+            self.stopped_by = "plateau"
+
+    def validate(self) -> float | None:
+        """Validation accuracy (its queries counted under "val"), without disturbing the training's random state;
+        None, with a message, when the query budget cannot pay for it."""
+        budget, counter = self.target.budget, self.target.counter
+        if budget.limited and not budget.fits(counter, "val", len(self.val_loader.dataset)):
+            print(
+                f"Validation at step {self.global_step} skipped: the query budget ({budget.source}) cannot pay for it"
+            )
+            return None
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            accuracy = self.test(split="val")
+        self.set_model_mode("train")
+        return accuracy
+
+    def after_step(self, batches_done: int, epoch_rng_state: dict) -> None:
+        plateau = self.plateau
+        if plateau is not None and plateau.due(self.global_step):
+            accuracy = self.validate()
+            if accuracy is not None:
+                stop = plateau.update(self.global_step, accuracy, self.prompter)
+                print(plateau.describe(self.global_step, accuracy))
+                if stop:
+                    assert plateau.best_state is not None
+                    self.prompter.load_state_dict(plateau.best_state)
+                    path = self.save_model(
+                        self.epoch, self.output_dir, batches=batches_done, epoch_rng_state=epoch_rng_state
+                    )
+                    raise StopTraining(
+                        "plateau",
+                        f"validation accuracy did not improve by more than {plateau.min_delta} points in "
+                        f"{plateau.patience} evaluations {plateau.every} steps apart; the best ({plateau.best:.1f}% at "
+                        f"step {plateau.best_step}) is deployed; checkpoint {path}",
+                    )
+        super().after_step(batches_done, epoch_rng_state)
+
+    def after_train(self) -> None:
+        plateau = self.plateau
+        if plateau is not None and plateau.best_state is not None:
+            self.prompter.load_state_dict(plateau.best_state)
+            print(
+                f"Deploy the prompter with the best validation accuracy ({plateau.best:.1f}% at step "
+                f"{plateau.best_step}; {self.target.counter.images('val')} validation queries)"
+            )
+        super().after_train()
 
     def forward_backward(self, batch: dict) -> dict:
         images, labels = self.parse_batch_train(batch)
@@ -116,7 +215,17 @@ class BlackBoxTrainer(PromptedTargetTrainer):
                 stats["correct"] = correct
                 return losses
 
-            step = self.zo.step(self.prompter.get_flat().to(self.device), oracle)
+            w = self.prompter.get_flat().to(self.device)
+            if self.zo.per_image:
+
+                def image_oracle(prompts: torch.Tensor) -> torch.Tensor:
+                    losses, correct = per_image_losses(self.prompter, ctx, prompts, self.target, labels, self.loss)
+                    stats["correct"] = correct
+                    return losses
+
+                step = self.zo.step_prompts(w, lambda v: self.prompter.prompts(ctx, v), image_oracle)
+            else:
+                step = self.zo.step(w, oracle)
         self._gain = step.gain
         if step.skipped:
             self._nonfinite_streak += 1

@@ -91,6 +91,18 @@ class Prompter(nn.Module, Generic[Ctx]):
         """Everything about the batch ``x`` that does not depend on the learnable parameters."""
         raise NotImplementedError
 
+    supports_prompt_space = False
+    """True when the output is ``render_prompts(ctx, prompts(ctx, w))`` with ``prompts`` differentiable in ``w``:
+    then per-image prompt-space estimators (``OPT_TYPE prompt-spsa-gc``) can train it."""
+
+    def prompts(self, ctx: Ctx, w: Tensor) -> Tensor:
+        """The batch's prompts (N, C, H, W) for the flat vector ``w``, differentiable in ``w``."""
+        raise NotImplementedError(f"{type(self).__name__} has no prompt space")
+
+    def render_prompts(self, ctx: Ctx, prompts: Tensor) -> Tensor:
+        """Prompted images for Q sets of the batch's prompts (Q, N, C, H, W): (Q*N, 3, S, S), set by set."""
+        raise NotImplementedError(f"{type(self).__name__} has no prompt space")
+
     def apply_many(self, ctx: Ctx, W: Tensor) -> Tensor:
         """Prompted images for each row of W (P, d): (P*N, 3, S, S), all N images of W[0] first."""
         raise NotImplementedError

@@ -187,6 +187,17 @@ class _EncoderDecoderPrompter(Prompter[CoordinatorContext]):
         ctx = self.prepare(x)
         return self.render(ctx.x, self.decoder(ctx.z))
 
+    supports_prompt_space = True
+
+    def prompts(self, ctx: CoordinatorContext, w: Tensor) -> Tensor:
+        """The decoder's prompts for the flat vector ``w`` (differentiable in ``w``; one decoder pass)."""
+        params = {name.removeprefix("decoder."): value for name, value in self.split_flat(w).items()}
+        return functional_call(self.decoder, params, (ctx.z,))
+
+    def render_prompts(self, ctx: CoordinatorContext, prompts: Tensor) -> Tensor:
+        with torch.no_grad():
+            return torch.cat([self.render(ctx.x, p) for p in prompts])
+
     def apply_many(self, ctx: CoordinatorContext, W: Tensor) -> Tensor:
         W = self._check_many(W)
         outputs = []

@@ -76,6 +76,18 @@ CLASSIFIER_ARCHS = {
         pixel_mean=(0.0,) * 3,
         pixel_std=(1.0,) * 3,
     ),
+    "lenet5-mnist-adv": ClassifierArch(
+        title="LeNet-5 (adversarially trained)",
+        label_space="MNIST digits",
+        num_outputs=10,
+        build=LeNet5,
+        weights_module="advertorch_examples",
+        weights_pip="advertorch",
+        weights_file="trained_models/mnist_lenet5_advtrained.pt",
+        input_size=28,
+        pixel_mean=(0.0,) * 3,
+        pixel_std=(1.0,) * 3,
+    ),
 }
 
 

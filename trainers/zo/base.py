@@ -57,6 +57,9 @@ class ZOOptimizer:
 
     queries_per_step: int
 
+    per_image = False
+    """True for optimisers stepped with ``step_prompts`` (per-image prompt-space estimates, see ``prompt_space``)."""
+
     def __init__(self, dim: int, seed: int) -> None:
         if dim < 1:
             raise ValueError(f"dim must be positive, got {dim}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from typing import Any
@@ -45,6 +46,9 @@ class SPSAGains:
         return self.a / (k + self.o) ** self.alpha, self.c / k**self.gamma
 
 
+DIRECTION_KINDS = ("segmented", "gaussian", "orthogonal", "guided")
+"""Perturbation direction families of ``SPSA`` (``DIRECTIONS``)."""
+
 SPSA_KEYS = (
     ConfigKey(
         "SPSA_PARAMS",
@@ -63,7 +67,31 @@ SPSA_KEYS = (
         "SP_AVG", 5, "perturbation directions averaged per step (2 x SP_AVG queries per image)", valid=AT_LEAST_ONE
     ),
     ConfigKey("ONE_SIDED", False, "one-sided SPSA: SP_AVG + 1 queries per image instead of 2 x SP_AVG"),
-    ConfigKey("CLIP_NORM", 0.0, "clip the gradient estimate to this L2 norm (0 = off)", valid=NON_NEGATIVE),
+    ConfigKey(
+        "CLIP_NORM",
+        0.0,
+        "clip the gradient estimate to this L2 norm (0 = off, -1 = sqrt of the dimension searched)",
+        valid=Range(0, also=(-1.0,)),
+    ),
+    ConfigKey(
+        "DIRECTIONS",
+        "segmented",
+        "perturbation directions: segmented (the reference's +-U[0.5, 1)), gaussian, orthogonal (Gaussian, "
+        "orthogonalised when SP_AVG > 1) or guided (Gaussian, partly along the last estimate; HISTORY_ALPHA)",
+        choices=DIRECTION_KINDS,
+    ),
+    ConfigKey(
+        "HISTORY_ALPHA",
+        0.5,
+        "guided directions: share of the search covariance that is isotropic; the rest lies along the last estimate",
+        valid=Range(0, 1, low_open=True),
+    ),
+    ConfigKey(
+        "SUBSPACE_DIM",
+        0,
+        "search a random subspace of this dimension, w = w0 + P z, P seeded by the run seed (0 = off)",
+        valid=NON_NEGATIVE,
+    ),
 )
 """The keys ``SPSA.from_cfg`` reads, for a method that trains with SPSA to declare under its own node."""
 
@@ -84,6 +112,35 @@ def segmented_uniform(num: int, dim: int, generator: torch.Generator) -> Tensor:
     return sign * magnitude
 
 
+def orthogonal_gaussian(num: int, dim: int, generator: torch.Generator) -> Tensor:
+    """``num`` mutually orthogonal directions of norm ``sqrt(dim)``, uniformly oriented, shape (num, dim).
+
+    Draw order: one ``torch.randn(dim, num)``, orthonormalised by QR (signs fixed by R's diagonal, so the result is
+    Haar-distributed). ``E[u u^T] = I``, as for a standard Gaussian, so the same estimator applies.
+    """
+    if num > dim:
+        raise ValueError(f"cannot draw {num} orthogonal directions in {dim} dimensions (SP_AVG must be <= {dim})")
+    q, r = torch.linalg.qr(torch.randn(dim, num, generator=generator))
+    q = q * torch.sign(torch.diagonal(r)).masked_fill(torch.diagonal(r) == 0, 1.0)
+    return q.T.contiguous() * math.sqrt(dim)
+
+
+def guided_gaussian(num: int, dim: int, alpha: float, previous: Tensor | None, generator: torch.Generator) -> Tensor:
+    """Guided-ES directions ``sqrt(alpha) xi + sqrt((1 - alpha) dim) zeta u``, with ``u`` the unit last estimate.
+
+    Their covariance is ``alpha I + (1 - alpha) dim u u^T`` (trace ``dim``, as a standard Gaussian's), so the estimate
+    ``mean_j slope_j e_j`` is the gradient seen through that covariance: more of the budget along the last estimate.
+    Draw order: ``torch.randn(num, dim)`` then ``torch.randn(num)``, drawn even before there is a last estimate
+    (then the directions are plain Gaussian).
+    """
+    xi = torch.randn(num, dim, generator=generator)
+    zeta = torch.randn(num, generator=generator)
+    if previous is None or not torch.isfinite(previous).all() or previous.norm() == 0:
+        return xi
+    u = (previous / previous.norm()).to(xi)
+    return math.sqrt(alpha) * xi + math.sqrt((1.0 - alpha) * dim) * zeta.unsqueeze(1) * u
+
+
 class SPSA(ZOOptimizer):
     """SPSA with segmented-uniform perturbations, optionally with BlackVIP's gradient correction (SPSA-GC).
 
@@ -91,6 +148,11 @@ class SPSA(ZOOptimizer):
     ``[w, w+c_k D_1, ..., w+c_k D_K]`` (K+1 points). A step whose losses are not all finite returns ``w``
     unchanged and does not advance ``k`` or the momentum; its perturbations are still consumed from the
     generator, so the next step draws fresh ones.
+
+    The reference's directions (``directions="segmented"``) give the estimate ``mean_j slope_j / D_j`` (element-wise);
+    the Gaussian families (``gaussian``, ``orthogonal``, ``guided``) give ``mean_j slope_j D_j``. ``clip_norm`` caps
+    the estimate's L2 norm before the gradient correction; ``-1`` caps it at ``sqrt(dim)`` (intrinsic-dimensional
+    clipping).
     """
 
     gradient_correction = True
@@ -105,32 +167,62 @@ class SPSA(ZOOptimizer):
         one_sided: bool = False,
         clip_norm: float = 0.0,
         seed: int = 0,
+        directions: str = "segmented",
+        history_alpha: float = 0.5,
     ) -> None:
         super().__init__(dim, seed)
         gains = SPSAGains.from_list(spsa_params)
         if sp_avg < 1:
             raise ValueError(f"sp_avg must be at least 1, got {sp_avg}")
+        if directions not in DIRECTION_KINDS:
+            raise ValueError(f"directions must be one of {DIRECTION_KINDS}, got {directions!r}")
+        if directions == "orthogonal" and sp_avg > dim:
+            raise ValueError(f"cannot draw SP_AVG {sp_avg} orthogonal directions in {dim} dimensions")
+        if not 0.0 < history_alpha <= 1.0:
+            raise ValueError(f"history_alpha must be in (0, 1], got {history_alpha}")
+        if clip_norm < 0 and clip_norm != -1:
+            raise ValueError(f"clip_norm must be >= 0 or -1 (sqrt of the dimension), got {clip_norm}")
         self.gains = gains
         self.spsa_params = astuple(gains)
         self.sp_avg = sp_avg
         self.gc = self.gradient_correction if gc is None else gc
         self.moms = float(moms)
         self.one_sided = one_sided
-        self.clip_norm = float(clip_norm)
+        self.clip_norm = math.sqrt(dim) if clip_norm == -1 else float(clip_norm)
+        self.directions = directions
+        self.history_alpha = float(history_alpha)
         self.queries_per_step = sp_avg + 1 if one_sided else 2 * sp_avg
         self.momentum: Tensor | None = None
+        self.previous: Tensor | None = None
+
+    def draw(self) -> Tensor:
+        """This step's K directions (K, dim) on the CPU, from the private generator."""
+        if self.directions == "segmented":
+            return segmented_uniform(self.sp_avg, self.dim, self._generator)
+        if self.directions == "gaussian":
+            return torch.randn(self.sp_avg, self.dim, generator=self._generator)
+        if self.directions == "orthogonal":
+            return orthogonal_gaussian(self.sp_avg, self.dim, self._generator)
+        previous = None if self.previous is None else self.previous.cpu()
+        return guided_gaussian(self.sp_avg, self.dim, self.history_alpha, previous, self._generator)
 
     def step(self, w: Tensor, oracle: LossOracle) -> ZOStep:
         """One SPSA(-GC) step from ``w``: draw K directions, query the oracle once, update."""
         w = self._as_vector(w)
         k = self.k + 1
         a_k, c_k = self.gains.at(k)
-        delta = segmented_uniform(self.sp_avg, self.dim, self._generator).to(w.device)
+        delta = self.draw().to(w.device)
         losses = self._ask(oracle, self._points(w, delta, c_k))
         if not torch.isfinite(losses).all():
             return self._skipped(w, losses, a_k)
         grad = clip_grad_norm(self._estimate(losses, delta, c_k), self.clip_norm)
+        return self._update(w, losses, grad, a_k, k)
+
+    def _update(self, w: Tensor, losses: Tensor, grad: Tensor, a_k: float, k: int) -> ZOStep:
+        """Apply the (clipped) estimate: gradient correction if enabled, step ``a_k``, advance ``k``."""
         direction = self._correct(grad) if self.gc else grad
+        if self.directions == "guided":
+            self.previous = grad.detach().clone()
         self.k = k
         return ZOStep(w=w - a_k * direction, losses=losses, grad=grad, gain=a_k, skipped=False)
 
@@ -141,13 +233,16 @@ class SPSA(ZOOptimizer):
         return torch.stack([w + shift, w - shift], dim=1).reshape(2 * self.sp_avg, self.dim)
 
     def _estimate(self, losses: Tensor, delta: Tensor, c_k: float) -> Tensor:
-        """Mean over directions of the finite-difference slope divided element-wise by the direction."""
+        """Mean over directions of the finite-difference slope divided element-wise by the direction (segmented),
+        or times the direction (Gaussian families)."""
         if self.one_sided:
             slopes = (losses[1:] - losses[0]) / c_k
         else:
             pairs = losses.view(self.sp_avg, 2)
             slopes = (pairs[:, 0] - pairs[:, 1]) / (2.0 * c_k)
-        return (slopes.unsqueeze(1) / delta).mean(dim=0)
+        if self.directions == "segmented":
+            return (slopes.unsqueeze(1) / delta).mean(dim=0)
+        return (slopes.unsqueeze(1) * delta).mean(dim=0)
 
     def _correct(self, grad: Tensor) -> Tensor:
         """Gradient correction: ``m = g`` on the first step, else ``moms*m + g``; the update is ``g + moms*m``."""
@@ -158,9 +253,12 @@ class SPSA(ZOOptimizer):
         return grad + self.moms * self.momentum
 
     def state_dict(self) -> dict[str, Any]:
-        """Step counter, generator state and momentum buffer: everything needed to resume exactly."""
+        """Step counter, generator state, momentum and last estimate: everything needed to resume exactly."""
         momentum = None if self.momentum is None else self.momentum.clone()
-        return {"k": self.k, "generator": self._generator.get_state(), "momentum": momentum}
+        state = {"k": self.k, "generator": self._generator.get_state(), "momentum": momentum}
+        if self.directions == "guided":
+            state["previous"] = None if self.previous is None else self.previous.clone()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` saved."""
@@ -170,16 +268,27 @@ class SPSA(ZOOptimizer):
         self.k = int(state["k"])
         self._generator.set_state(state["generator"].cpu())
         self.momentum = None if momentum is None else momentum.clone()
+        previous = state.get("previous")
+        self.previous = None if previous is None else previous.clone()
 
     @classmethod
     def example(cls, dim: int, seed: int = 0) -> SPSA:
         return cls(dim, [1.0, 0.01, 0.05, 0.602, 0.101], sp_avg=4, seed=seed)
 
     @classmethod
-    def from_cfg(cls, node: CfgNode, dim: int, seed: int, total_steps: int) -> SPSA:
-        """From a method node with ``SPSA_PARAMS``, ``SP_AVG``, ``MOMS``, ``ONE_SIDED`` and ``CLIP_NORM``."""
-        return cls(
-            dim,
+    def from_cfg(cls, node: CfgNode, dim: int, seed: int, total_steps: int) -> ZOOptimizer:
+        """From a method node with ``SPSA_PARAMS``, ``SP_AVG``, ``MOMS``, ``ONE_SIDED``, ``CLIP_NORM``, ``DIRECTIONS``,
+        ``HISTORY_ALPHA`` and ``SUBSPACE_DIM`` (> 0: the optimiser searches that many dimensions, see ``Subspace``)."""
+        from .subspace import Subspace
+
+        m = int(node.get("SUBSPACE_DIM", 0) or 0)
+        if m >= dim:
+            raise ValueError(
+                f"SUBSPACE_DIM {m} is not smaller than the {dim} learnable values it should compress; "
+                f"set it below {dim} (e.g. 256), or to 0 to search all of them"
+            )
+        opt = cls(
+            m or dim,
             [float(v) for v in node.SPSA_PARAMS],
             sp_avg=node.SP_AVG,
             gc=cls.gradient_correction,
@@ -187,7 +296,10 @@ class SPSA(ZOOptimizer):
             one_sided=node.ONE_SIDED,
             clip_norm=node.CLIP_NORM,
             seed=seed,
+            directions=node.get("DIRECTIONS", "segmented"),
+            history_alpha=float(node.get("HISTORY_ALPHA", 0.5)),
         )
+        return Subspace(opt, dim, seed) if m else opt
 
 
 @ZO_REGISTRY.register(name="spsa")

@@ -1,0 +1,120 @@
+"""The query-saving options on the real training path: per-image prompt-space SPSA in BLACKVIP, the parameter-space
+options through the config, and stopping on a validation plateau."""
+
+import json
+
+import pytest
+import torch
+
+from dassl.utils import load_checkpoint
+from tests.helpers.toy_data import make_coop_dataset
+from tests.test_trainers import CLASSES, Interrupt, run
+from trainers.methods import blackbox
+
+N_TRAIN, N_VAL = 4 * len(CLASSES), 1 * len(CLASSES)
+PER_IMAGE = ("TRAINER.BLACKVIP.OPT_TYPE", "prompt-spsa-gc", "TRAINER.BLACKVIP.SP_AVG", 1)
+
+
+@pytest.fixture(scope="module")
+def toy_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    make_coop_dataset(str(root), "toy_coop", "split_zhou_ToyCoOp.json", CLASSES, n_train=4, n_val=1, n_test=3)
+    return root
+
+
+@pytest.fixture
+def dataset_yaml(tmp_path):
+    path = tmp_path / "toy.yaml"
+    path.write_text("DATASET:\n  NAME: ToyCoOp\n")
+    return path
+
+
+def test_per_image_blackvip_trains_with_two_queries_per_image(toy_root, tmp_path, dataset_yaml):
+    out = tmp_path / "o"
+    opts = ("TRAINER.BLACKVIP.ONE_SIDED", True, "OPTIM.MAX_EPOCH", 2, "TRAIN.CHECKPOINT_FREQ", 1)
+    results = run("BLACKVIP", toy_root, out, dataset_yaml, *PER_IMAGE, *opts)
+    written = json.loads((out / "results.json").read_text())
+    assert written["queries_per_step"] == 2 and written["steps"] == 2 * N_TRAIN // 4
+    assert results["queries"]["train"]["images"] == 2 * 2 * N_TRAIN
+    assert "Target queries per step: 2 x batch" in (out / "log.txt").read_text()
+    first = load_checkpoint(str(out / "coordinator" / "model.pth.tar-1"))["state_dict"]
+    second = load_checkpoint(str(out / "coordinator" / "model.pth.tar-2"))["state_dict"]
+    changed = [k for k in first if k.startswith("decoder.") and not torch.equal(first[k], second[k])]
+    assert "decoder.trigger" in changed and any(k.endswith(".weight") for k in changed)
+
+
+def test_per_image_run_killed_mid_epoch_resumes_exactly(toy_root, tmp_path, dataset_yaml, monkeypatch):
+    opts = (*PER_IMAGE, "OPTIM.MAX_EPOCH", 2, "TRAIN.CHECKPOINT_MINUTES", 1e-9)
+    full = run("BLACKVIP", toy_root, tmp_path / "full", dataset_yaml, *opts)
+    original = blackbox.BlackBoxTrainer.forward_backward
+    calls = []
+
+    def killed_at_step_6(self, batch):
+        calls.append(1)
+        if len(calls) == 6:
+            raise Interrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(blackbox.BlackBoxTrainer, "forward_backward", killed_at_step_6)
+    with pytest.raises(Interrupt):
+        run("BLACKVIP", toy_root, tmp_path / "part", dataset_yaml, *opts)
+    monkeypatch.undo()
+    resumed = run("BLACKVIP", toy_root, tmp_path / "part", dataset_yaml, *opts)
+    a = load_checkpoint(str(tmp_path / "full" / "coordinator" / "model.pth.tar-2"))
+    b = load_checkpoint(str(tmp_path / "part" / "coordinator" / "model.pth.tar-2"))
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert torch.equal(a["optimizer"]["momentum"], b["optimizer"]["momentum"])
+    assert resumed["accuracy"] == full["accuracy"] and resumed["queries"] == full["queries"]
+
+
+def test_per_image_needs_a_prompter_with_a_prompt_space(toy_root, tmp_path, dataset_yaml):
+    with pytest.raises(Exception, match="estimates each image's prompt gradient.*padding"):
+        run("VPOUR", toy_root, tmp_path / "o", dataset_yaml, "TRAINER.VPOUR.OPT_TYPE", "prompt-spsa-gc")
+
+
+@pytest.mark.parametrize(
+    "opts,queries_per_step",
+    [
+        (("TRAINER.BLACKVIP.DIRECTIONS", "orthogonal"), 4),
+        (("TRAINER.BLACKVIP.DIRECTIONS", "guided", "TRAINER.BLACKVIP.ONE_SIDED", True), 3),
+        (("TRAINER.BLACKVIP.SUBSPACE_DIM", 64, "TRAINER.BLACKVIP.CLIP_NORM", -1), 4),
+    ],
+)
+def test_parameter_space_options_run_through_train_py(opts, queries_per_step, toy_root, tmp_path, dataset_yaml):
+    out = tmp_path / "o"
+    results = run("BLACKVIP", toy_root, out, dataset_yaml, *opts)
+    assert results["queries"]["train"]["images"] == queries_per_step * N_TRAIN
+    assert json.loads((out / "results.json").read_text())["queries_per_step"] == queries_per_step
+
+
+def test_plateau_stops_counts_validation_and_deploys_the_best(toy_root, tmp_path, dataset_yaml):
+    # MIN_DELTA 1000: no evaluation can improve on the first, so training stops at the second (step 2)
+    opts = (
+        "OPTIM.MAX_EPOCH",
+        3,
+        "TRAIN.PLATEAU_EVERY",
+        1,
+        "TRAIN.PLATEAU_PATIENCE",
+        1,
+        "TRAIN.PLATEAU_MIN_DELTA",
+        1000,
+    )
+    out = tmp_path / "o"
+    results = run("BLACKVIP", toy_root, out, dataset_yaml, *opts)
+    written = json.loads((out / "results.json").read_text())
+    log = (out / "log.txt").read_text()
+    assert written["stopped_by"] == "plateau" and written["steps"] == 2
+    assert results["queries"]["val"]["images"] == 2 * N_VAL
+    assert results["queries"]["train"]["images"] == 2 * 4 * 4  # 2 steps x 4 points x batch 4
+    assert "Validation at step 1:" in log and "Validation at step 2:" in log
+    assert "Deploy the prompter with the best validation accuracy" in log and "at step 1;" in log
+    # the same command again does not train further
+    again = run("BLACKVIP", toy_root, out, dataset_yaml, *opts)
+    assert again["queries"]["train"] == results["queries"]["train"] and again["accuracy"] == results["accuracy"]
+    assert "stopped on a validation plateau" in (out / "log.txt").read_text()
+
+
+def test_plateau_settings_are_checked(toy_root, tmp_path, dataset_yaml):
+    with pytest.raises(Exception, match="TRAIN.PLATEAU_EVERY must be >= 0"):
+        run("BLACKVIP", toy_root, tmp_path / "o", dataset_yaml, "TRAIN.PLATEAU_EVERY", -1)
