@@ -80,14 +80,19 @@ VARIANTS = {
             "orthogonal",
             "two-sided, K=5 orthogonal Gaussian directions",
             60,
-            (B + "DIRECTIONS", "orthogonal", B + "SPSA_PARAMS", [20.0, 0.005, 0.0005, 0.4, 0.1]),
+            (B + "DIRECTIONS", "orthogonal"),
         ),
         Variant("clip-sqrt-d", "SPSA-GC, estimate clipped at sqrt(d)", 60, (B + "CLIP_NORM", -1.0)),
         Variant(
             "clip-sqrt-d-no-gc", "SPSA (no GC), clipped at sqrt(d)", 60, (B + "CLIP_NORM", -1.0, B + "OPT_TYPE", "spsa")
         ),
         Variant("subspace", "SPSA-GC in a 256-d random subspace", 60, (B + "SUBSPACE_DIM", 256)),
-        Variant("history", "SPSA-GC, one direction from the last estimate", 60, (B + "HISTORY_DIRECTIONS", 1)),
+        Variant(
+            "history",
+            "SPSA-GC, guided by the last estimate (alpha 0.5)",
+            60,
+            (B + "DIRECTIONS", "guided", B + "HISTORY_ALPHA", 0.5),
+        ),
         Variant("per-image", "per-image prompt-space estimates (efficient preset)", 60, config="blackvip_efficient"),
         Variant(
             "per-image-plateau",
@@ -116,6 +121,14 @@ TUNING = {
     "a0.003-c0.05-freq4": (B + "PROMPT_FREQ", 4),
     "a0.003-c0.05-freq14": (B + "PROMPT_FREQ", 14),
     "a0.003-c0.05-pixel": (B + "PROMPT_BASIS", "pixel"),
+    "a0.005-c0.05": (),
+    "a0.002-c0.05": (),
+    "a0.003-c0.05-alpha0.2": (B + "SPSA_PARAMS", [20.0, 0.05, 0.003, 0.2, 0.1]),
+    "a0.003-c0.05-q2": (B + "SP_AVG", 2),
+    "a0.006-c0.05-clip5": (B + "CLIP_NORM", 5.0),
+    "a0.001-c0.05-adam": (B + "UPDATE", "adam"),
+    "a0.003-c0.05-adam": (B + "UPDATE", "adam"),
+    "a0.01-c0.05-adam": (B + "UPDATE", "adam"),
 }
 for _key, _opts in TUNING.items():
     _a, _c = (float(part[1:]) for part in _key.split("-")[:2])

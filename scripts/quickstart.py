@@ -7,7 +7,7 @@ method only queries the classifier. Runs go in parallel, one thread each; finish
 re-running continues an interrupted quickstart.
 
     bash scripts/quickstart.sh [--budget 1.0] [--seeds 1 2 3] [--jobs 2] [--data DIR] [--output DIR]
-        [--query-budget IMAGES] [--remote URL [--remote-model NAME]]
+        [--query-budget IMAGES] [--remote URL [--remote-model NAME]] [--efficient]
 
 With ``--remote`` the black box is the same classifier served over HTTP (``python -m scripts.serve_target``, see
 the README): every method then reaches it only through the Open Inference Protocol.
@@ -49,20 +49,39 @@ PLOT_FILE = "accuracy_vs_queries.png"
 GRIDS_FOLDER = "prompt_grids"
 
 
+EFFICIENT_SHARE = 0.5
+"""Steps of the efficient BlackVIP run relative to the others: at 2 queries per image instead of 10 it then sends a
+tenth of the reference BlackVIP's image queries."""
+
+
 @dataclass(frozen=True)
 class Method:
     trainer: str
     config: str
     title: str
+    share: float = 1.0
+    """Training steps relative to the budget's (the efficient preset runs fewer)."""
+
+    @property
+    def folder(self) -> str:
+        return self.trainer if self.config == QUICKSTART_CONFIGS.get(self.trainer) else f"{self.trainer}_{self.config}"
 
 
-def quickstart_methods() -> list[Method]:
-    """The registered methods that have a quickstart config, in table order, titled by their labels."""
-    return [
-        Method(m.name, QUICKSTART_CONFIGS[m.name], ZERO_SHOT_TITLE if m.name == ZERO_SHOT else m.label)
-        for m in registered_methods()
-        if m.name in QUICKSTART_CONFIGS
-    ]
+EFFICIENT = Method("BLACKVIP", "blackvip_efficient", "BlackVIP, efficient preset", share=EFFICIENT_SHARE)
+
+
+def quickstart_methods(efficient: bool = False) -> list[Method]:
+    """The registered methods that have a quickstart config, in table order, titled by their labels; with
+    ``efficient``, BlackVIP's efficient preset (per-image prompt-space SPSA) after BlackVIP."""
+    methods = []
+    for m in registered_methods():
+        if m.name in QUICKSTART_CONFIGS:
+            methods.append(
+                Method(m.name, QUICKSTART_CONFIGS[m.name], ZERO_SHOT_TITLE if m.name == ZERO_SHOT else m.label)
+            )
+            if efficient and m.name == EFFICIENT.trainer:
+                methods.append(EFFICIENT)
+    return methods
 
 
 @dataclass(frozen=True)
@@ -96,6 +115,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="query the classifier served at URL (Open Inference Protocol) instead of in-process",
     )
     parser.add_argument("--remote-model", default="lenet", help="the served model's name (with --remote)")
+    parser.add_argument(
+        "--efficient",
+        action="store_true",
+        help="also run BlackVIP's efficient preset (configs/quickstart/blackvip_efficient.yaml: per-image "
+        "prompt-space SPSA, 2 queries per image, half the steps: a tenth of BlackVIP's image queries)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs in parallel")
     parser.add_argument("--data", default="data/quickstart", help="data root (created if needed)")
@@ -107,8 +132,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def epochs(budget: float) -> int:
-    return max(1, round(EPOCHS * budget))
+def epochs(budget: float, share: float = 1.0) -> int:
+    return max(1, round(EPOCHS * budget * share))
 
 
 def prepare_data(root: str) -> None:
@@ -146,7 +171,11 @@ def plan(args: argparse.Namespace, methods: list[Method]) -> list[Job]:
     jobs = []
     for method in reversed(methods):
         for seed in args.seeds:
-            folder = method.trainer if method.trainer == ZERO_SHOT else f"{method.trainer}/ep{epochs(args.budget)}"
+            folder = (
+                method.trainer
+                if method.trainer == ZERO_SHOT
+                else f"{method.folder}/ep{epochs(args.budget, method.share)}"
+            )
             if args.query_budget and method.trainer != ZERO_SHOT:
                 folder += f"_q{args.query_budget}"
             if args.remote:
@@ -176,7 +205,7 @@ def command(job: Job, args: argparse.Namespace) -> list[str]:
     opts = remote if args.remote else []
     if job.method.trainer == ZERO_SHOT:
         return cmd + ["--eval-only", *opts]
-    opts += ["OPTIM.MAX_EPOCH", str(epochs(args.budget))]
+    opts += ["OPTIM.MAX_EPOCH", str(epochs(args.budget, job.method.share))]
     return cmd + opts + (["TARGET.BUDGET_IMAGES", str(args.query_budget)] if args.query_budget else [])
 
 
@@ -228,6 +257,9 @@ def summary(results: dict[Job, RunResults], methods: list[Method], args: argpars
     zs_runs = [r for m, runs in by_method.items() if m.trainer == ZERO_SHOT for r in runs]
     zero_shot = Stats.of([r.accuracy for r in zs_runs]) if zs_runs else None
     rate = next(iter(results.values())).queries.usd_per_1k if results else 0.0
+    blackvip = [r.queries.images("train") for m, runs in by_method.items() if m.trainer == "BLACKVIP" for r in runs
+                if m.config == QUICKSTART_CONFIGS["BLACKVIP"]]  # fmt: skip
+    blackvip_queries = Stats.of(blackvip).mean if blackvip else 0.0
     rows = []
     for method, runs in by_method.items():
         if not runs:
@@ -244,6 +276,7 @@ def summary(results: dict[Job, RunResults], methods: list[Method], args: argpars
                 f"{queries / 1000 * rate:,.2f}",
                 clock(Stats.of([r.wall_time_s or 0.0 for r in runs]).mean),
             ]
+            + ([f"{100 * queries / blackvip_queries:.0f}%" if blackvip_queries else ""] if args.efficient else [])
         )
     headers = [
         "Method",
@@ -252,7 +285,7 @@ def summary(results: dict[Job, RunResults], methods: list[Method], args: argpars
         "Image queries / run",
         f"Est. cost USD / run (at {rate:.2f} per 1k)",
         "Wall time / run",
-    ]
+    ] + (["Queries vs BlackVIP"] if args.efficient else [])
     notes = [
         f"Task: Colour-Biased MNIST (real MNIST digits on coloured backgrounds; train rho {TRAIN_RHO}, test rho "
         f"{TEST_RHO}), 16 shots per class, 1,000 test images.",
@@ -263,6 +296,12 @@ def summary(results: dict[Job, RunResults], methods: list[Method], args: argpars
         f"training steps per run (budget {args.budget:g}). Queries count training images sent to the black box.",
         f"Total wall time {clock(elapsed)} with {args.jobs} run(s) in parallel.",
     ]
+    if args.efficient:
+        notes.append(
+            f"BlackVIP, efficient preset: per-image prompt-space SPSA-GC (2 queries per image), "
+            f"{epochs(args.budget, EFFICIENT_SHARE) * 5} steps; bench/README.md compares it with BlackVIP over 5 seeds "
+            f"and two black boxes."
+        )
     stopped = sum(r.stopped_by == "budget" for r in results.values())
     if stopped:
         notes.append(
@@ -285,7 +324,7 @@ def save_pictures(results: dict[Job, RunResults], output: str) -> list[str]:
         grid = osp.join(job.output_dir, PROMPT_GRID_FILE)
         if osp.isfile(grid):
             os.makedirs(grids, exist_ok=True)
-            shutil.copyfile(grid, osp.join(grids, f"{job.method.trainer}.png"))
+            shutil.copyfile(grid, osp.join(grids, f"{job.method.folder}.png"))
     if osp.isdir(grids):
         written += sorted(osp.join(grids, f) for f in os.listdir(grids))
     return written
@@ -295,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.time()
     prepare_data(args.data)
-    methods = quickstart_methods()
+    methods = quickstart_methods(args.efficient)
     results, failures = run_all(plan(args, methods), args)
     text = summary(results, methods, args, time.time() - start)
     print("\n" + text)

@@ -16,7 +16,7 @@ SCRIPT = "scripts/quickstart.sh"
 @pytest.mark.slow
 def test_quickstart_runs_every_method_and_prints_the_bill(tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
-    cmd = ["bash", SCRIPT, "--budget", "0.02", "--seeds", "1", "--data", str(data), "--output", str(out)]
+    cmd = ["bash", SCRIPT, "--budget", "0.02", "--seeds", "1", "--data", str(data), "--output", str(out), "--efficient"]
     done = subprocess.run(cmd, capture_output=True, text=True, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stdout + done.stderr
     summary = (out / "summary.txt").read_text()
@@ -24,18 +24,23 @@ def test_quickstart_runs_every_method_and_prints_the_bill(tmp_path):
     for title in ("Zero-shot (no prompt)", "BAR", "VP w/ SPSA-GC", "BlackVIP", "Est. cost USD / run (at 1.20 per 1k)"):
         assert title in summary
     results = [json.loads(p.read_text()) for p in out.rglob("results.json")]
-    assert sorted(r["trainer"] for r in results) == ["BAR", "BLACKVIP", "VPOUR", "ZeroshotCLIP"]
+    assert sorted(r["trainer"] for r in results) == ["BAR", "BLACKVIP", "BLACKVIP", "VPOUR", "ZeroshotCLIP"]
     steps = 2 * 5  # budget 0.02 of 120 epochs, 5 steps per epoch
     expected = {"ZeroshotCLIP": 0, "BAR": steps * 6 * 32, "VPOUR": steps * 10 * 32, "BLACKVIP": steps * 10 * 32}
+    # the efficient preset: half the steps (1 epoch) at 2 queries per image, a tenth of BlackVIP's queries
+    expected["prompt-spsa-gc"] = 5 * 2 * 32
     for r in results:
-        assert r["queries"].get("train", {}).get("images", 0) == expected[r["trainer"]]
+        opt = r["config"]["TRAINER"]["BLACKVIP"]["OPT_TYPE"] if r["trainer"] == "BLACKVIP" else ""
+        assert r["queries"].get("train", {}).get("images", 0) == expected.get(opt, expected[r["trainer"]])
         assert r["queries"]["test"]["images"] == 1000 and 0 <= r["accuracy"] <= 100
     zs = next(r for r in results if r["trainer"] == "ZeroshotCLIP")
     assert 40 < zs["accuracy"] < 90  # the real classifier reads coloured backgrounds badly, but far above chance
     blackvip = next(r for r in results if r["trainer"] == "BLACKVIP")
     assert f"{blackvip['accuracy'] - zs['accuracy']:+.1f}" in summary
+    efficient_row = next(line for line in summary.splitlines() if line.startswith("BlackVIP, efficient preset"))
+    assert efficient_row.split()[-1] == "10%" and "Queries vs BlackVIP" in summary
     assert (out / "accuracy_vs_queries.png").is_file()
-    for trainer in ("BAR", "VPOUR", "BLACKVIP"):  # zero-shot has no prompt to show
+    for trainer in ("BAR", "VPOUR", "BLACKVIP", "BLACKVIP_blackvip_efficient"):  # zero-shot has no prompt to show
         with Image.open(out / "prompt_grids" / f"{trainer}.png") as grid:
             side = grid.size[0] // 3 - GRID_PAD  # three square tiles a row
             assert grid.size == grid_size(GRID_IMAGES, side)

@@ -391,3 +391,24 @@ def test_per_image_non_finite_losses_skip_the_step():
     assert step.skipped and torch.equal(step.w, w) and opt.k == 0
     with pytest.raises(ValueError, match="per-image loss oracle must return shape"):
         opt.step_prompts(w, model.prompts, lambda p: losses_of(p).mean(1))
+
+
+def test_adam_update_matches_hand_computation_and_resumes():
+    f = make_quadratic()
+    opt = SPSA(DIM, PARAMS, sp_avg=2, seed=SEED, update="adam")
+    w = start_point()
+    m = v = torch.zeros(DIM)
+    for k in (1, 2, 3):
+        step = opt.step(w, f)
+        g = step.grad
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        direction = (m / (1 - 0.9**k)) / ((v / (1 - 0.999**k)).sqrt() + 1e-8)
+        assert torch.allclose(step.w, w - opt.gains.at(k)[0] * direction, rtol=1e-5, atol=1e-7)
+        w = step.w
+    state = opt.state_dict()
+    assert torch.allclose(state["second"], v) and torch.allclose(state["momentum"], m)
+    resumed = SPSA(DIM, PARAMS, sp_avg=2, seed=SEED + 1, update="adam")
+    resumed.load_state_dict(state)
+    assert torch.equal(resumed.step(w, f).w, opt.step(w, f).w)
+    with pytest.raises(ValueError, match="update"):
+        SPSA(DIM, PARAMS, update="rmsprop")

@@ -163,6 +163,7 @@ class PromptSpaceSPSA(SPSA):
             clip_norm=node.CLIP_NORM,
             seed=seed,
             directions=node.get("DIRECTIONS", "segmented"),
+            update=node.get("UPDATE", "sgd"),
             basis=node.get("PROMPT_BASIS", "dct"),
             freq=int(node.get("PROMPT_FREQ", 7)),
         )

@@ -47,6 +47,9 @@ class SPSAGains:
 
 
 DIRECTION_KINDS = ("segmented", "gaussian", "orthogonal", "guided")
+UPDATE_RULES = ("sgd", "adam")
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
 """Perturbation direction families of ``SPSA`` (``DIRECTIONS``)."""
 
 SPSA_KEYS = (
@@ -85,6 +88,14 @@ SPSA_KEYS = (
         0.5,
         "guided directions: share of the search covariance that is isotropic; the rest lies along the last estimate",
         valid=Range(0, 1, low_open=True),
+    ),
+    ConfigKey(
+        "UPDATE",
+        "sgd",
+        "how the estimate moves the parameters: sgd (a_k x the estimate, with the gradient correction for the -gc "
+        "OPT_TYPEs: the reference) or adam (a_k x Adam's bias-corrected moments, betas 0.9/0.999, in place of the "
+        "correction)",
+        choices=UPDATE_RULES,
     ),
     ConfigKey(
         "SUBSPACE_DIM",
@@ -169,6 +180,7 @@ class SPSA(ZOOptimizer):
         seed: int = 0,
         directions: str = "segmented",
         history_alpha: float = 0.5,
+        update: str = "sgd",
     ) -> None:
         super().__init__(dim, seed)
         gains = SPSAGains.from_list(spsa_params)
@@ -180,6 +192,8 @@ class SPSA(ZOOptimizer):
             raise ValueError(f"cannot draw SP_AVG {sp_avg} orthogonal directions in {dim} dimensions")
         if not 0.0 < history_alpha <= 1.0:
             raise ValueError(f"history_alpha must be in (0, 1], got {history_alpha}")
+        if update not in UPDATE_RULES:
+            raise ValueError(f"update must be one of {UPDATE_RULES}, got {update!r}")
         if clip_norm < 0 and clip_norm != -1:
             raise ValueError(f"clip_norm must be >= 0 or -1 (sqrt of the dimension), got {clip_norm}")
         self.gains = gains
@@ -192,8 +206,11 @@ class SPSA(ZOOptimizer):
         self.directions = directions
         self.history_alpha = float(history_alpha)
         self.queries_per_step = sp_avg + 1 if one_sided else 2 * sp_avg
+        self.update = update
         self.momentum: Tensor | None = None
         self.previous: Tensor | None = None
+        self.second: Tensor | None = None
+        """Adam's second moment (``update="adam"``; its first moment is ``momentum``)."""
 
     def draw(self) -> Tensor:
         """This step's K directions (K, dim) on the CPU, from the private generator."""
@@ -220,7 +237,10 @@ class SPSA(ZOOptimizer):
 
     def _update(self, w: Tensor, losses: Tensor, grad: Tensor, a_k: float, k: int) -> ZOStep:
         """Apply the (clipped) estimate: gradient correction if enabled, step ``a_k``, advance ``k``."""
-        direction = self._correct(grad) if self.gc else grad
+        if self.update == "adam":
+            direction = self._adam(grad, k)
+        else:
+            direction = self._correct(grad) if self.gc else grad
         if self.directions == "guided":
             self.previous = grad.detach().clone()
         self.k = k
@@ -252,12 +272,25 @@ class SPSA(ZOOptimizer):
             self.momentum = self.moms * self.momentum.to(grad.device) + grad
         return grad + self.moms * self.momentum
 
+    def _adam(self, grad: Tensor, k: int) -> Tensor:
+        """Adam's direction at step k: bias-corrected first moment over the root of the second, element-wise."""
+        b1, b2 = ADAM_BETAS
+        m = torch.zeros_like(grad) if self.momentum is None else self.momentum.to(grad.device)
+        v = torch.zeros_like(grad) if self.second is None else self.second.to(grad.device)
+        self.momentum = b1 * m + (1.0 - b1) * grad
+        self.second = b2 * v + (1.0 - b2) * grad * grad
+        m_hat = self.momentum / (1.0 - b1**k)
+        v_hat = self.second / (1.0 - b2**k)
+        return m_hat / (v_hat.sqrt() + ADAM_EPS)
+
     def state_dict(self) -> dict[str, Any]:
-        """Step counter, generator state, momentum and last estimate: everything needed to resume exactly."""
+        """Step counter, generator state, moments and last estimate: everything needed to resume exactly."""
         momentum = None if self.momentum is None else self.momentum.clone()
         state = {"k": self.k, "generator": self._generator.get_state(), "momentum": momentum}
         if self.directions == "guided":
             state["previous"] = None if self.previous is None else self.previous.clone()
+        if self.update == "adam":
+            state["second"] = None if self.second is None else self.second.clone()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -270,6 +303,8 @@ class SPSA(ZOOptimizer):
         self.momentum = None if momentum is None else momentum.clone()
         previous = state.get("previous")
         self.previous = None if previous is None else previous.clone()
+        second = state.get("second")
+        self.second = None if second is None else second.clone()
 
     @classmethod
     def example(cls, dim: int, seed: int = 0) -> SPSA:
@@ -298,6 +333,7 @@ class SPSA(ZOOptimizer):
             seed=seed,
             directions=node.get("DIRECTIONS", "segmented"),
             history_alpha=float(node.get("HISTORY_ALPHA", 0.5)),
+            update=node.get("UPDATE", "sgd"),
         )
         return Subspace(opt, dim, seed) if m else opt
 
