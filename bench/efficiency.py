@@ -74,23 +74,23 @@ VARIANTS = {
     v.name: v
     for v in [
         Variant("reference", "two-sided SPSA-GC, K=5 (reference)", 120),
-        Variant("one-sided", "one-sided SPSA-GC, K=5", 60, (B + "ONE_SIDED", True)),
-        Variant("k1", "two-sided SPSA-GC, K=1", 60, (B + "SP_AVG", 1)),
+        Variant("one-sided", "one-sided SPSA-GC, K=5", 40, (B + "ONE_SIDED", True)),
+        Variant("k1", "two-sided SPSA-GC, K=1", 120, (B + "SP_AVG", 1)),
         Variant(
             "orthogonal",
             "two-sided, K=5 orthogonal Gaussian directions",
-            60,
+            24,
             (B + "DIRECTIONS", "orthogonal"),
         ),
-        Variant("clip-sqrt-d", "SPSA-GC, estimate clipped at sqrt(d)", 60, (B + "CLIP_NORM", -1.0)),
+        Variant("clip-sqrt-d", "SPSA-GC, estimate clipped at sqrt(d)", 24, (B + "CLIP_NORM", -1.0)),
         Variant(
-            "clip-sqrt-d-no-gc", "SPSA (no GC), clipped at sqrt(d)", 60, (B + "CLIP_NORM", -1.0, B + "OPT_TYPE", "spsa")
+            "clip-sqrt-d-no-gc", "SPSA (no GC), clipped at sqrt(d)", 24, (B + "CLIP_NORM", -1.0, B + "OPT_TYPE", "spsa")
         ),
-        Variant("subspace", "SPSA-GC in a 256-d random subspace", 60, (B + "SUBSPACE_DIM", 256)),
+        Variant("subspace", "SPSA-GC in a 256-d random subspace", 24, (B + "SUBSPACE_DIM", 256)),
         Variant(
             "history",
             "SPSA-GC, guided by the last estimate (alpha 0.5)",
-            60,
+            24,
             (B + "DIRECTIONS", "guided", B + "HISTORY_ALPHA", 0.5),
         ),
         Variant("per-image", "per-image prompt-space estimates (efficient preset)", 60, config="blackvip_efficient"),

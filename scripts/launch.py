@@ -52,6 +52,8 @@ ENVIRONMENT_HELP = f"""Environment (optional):
                        taken against the current directory
   SEEDS="1 2 3"  SHOTS=16  PYTHON=python  CKPT_FREQ=500 (checkpoint every N epochs, for resuming)
   EXTRA="KEY VALUE ..."  more config overrides (values without spaces); the output folder gets a suffix _x<hash>
+  PRESET=NAME  apply configs/presets/<TRAINER>/NAME.yaml after the script's settings (e.g. PRESET=efficient for
+               BlackVIP: a tenth of the image queries); the output folder gets a suffix _NAME
   EPOCHS=N  replaces a fixed epoch count (synthetic_*, ablation_*, paper_row); the output path records it
   DRY_RUN=1  print the train.py commands (and skips) without running anything
   LAUNCHER=local|slurm  run here (default) or submit each run as a SLURM job (job arrays, requeued on preemption)
@@ -141,10 +143,11 @@ class Environment:
     python: tuple[str, ...]
     extra: tuple[str, ...]
     runner: Runner
+    preset: str = ""
 
     @classmethod
     def from_environ(cls, environ: dict[str, str]) -> Environment:
-        """Read DATA, OUTPUT, SEEDS, SHOTS, CKPT_FREQ, DRY_RUN, EPOCHS, PYTHON and EXTRA; UsageError when bad."""
+        """Read DATA, OUTPUT, SEEDS, SHOTS, CKPT_FREQ, DRY_RUN, EPOCHS, PYTHON, EXTRA and PRESET; UsageError when bad."""
         seeds_text = environ.get("SEEDS") or "1 2 3"
         shots = positive_int("SHOTS", environ.get("SHOTS") or "16")
         ckpt_freq = environ.get("CKPT_FREQ") or "500"
@@ -163,6 +166,9 @@ class Environment:
         extra = words(environ.get("EXTRA", ""))
         if len(extra) % 2:
             raise UsageError(f"EXTRA must hold KEY VALUE pairs, got '{environ.get('EXTRA', '')}'")
+        preset = environ.get("PRESET", "")
+        if preset and not re.fullmatch(r"[a-z0-9_]+", preset):
+            raise UsageError(f"PRESET must be a preset name such as 'efficient', got '{preset}'")
         output = root_folder(environ, "OUTPUT", "output")
         try:
             runner = build_runner(environ, osp.abspath(output), dry_run == "1")
@@ -179,12 +185,49 @@ class Environment:
             python=tuple(words(environ.get("PYTHON") or "python")),
             extra=tuple(extra),
             runner=runner,
+            preset=preset,
         )
 
     @property
     def suffix(self) -> str:
-        """``_x`` and 8 hex digits of the POSIX checksum of EXTRA (empty without EXTRA)."""
-        return f"_x{cksum(os.fsencode(' '.join(self.extra))):08x}" if self.extra else ""
+        """``_NAME`` for a PRESET, then ``_x`` and 8 hex digits of the POSIX checksum of EXTRA (empty without them)."""
+        preset = f"_{self.preset}" if self.preset else ""
+        return preset + (f"_x{cksum(os.fsencode(' '.join(self.extra))):08x}" if self.extra else "")
+
+    def preset_opts(self, trainer: str) -> list[str]:
+        """The KEY VALUE overrides of PRESET for ``trainer`` (none without PRESET); UsageError naming the presets that
+        exist when it has none of that name."""
+        if not self.preset:
+            return []
+        folder = REPO_ROOT / "configs" / "presets" / trainer
+        path = folder / f"{self.preset}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+            raise UsageError(
+                f"no preset '{self.preset}' for {trainer} (looked for {path.relative_to(REPO_ROOT)}; "
+                f"presets for {trainer}: {' '.join(known) or 'none'})"
+            )
+        return preset_overrides(path)
+
+
+def preset_overrides(path: Path) -> list[str]:
+    """A preset yaml flattened to train.py's KEY VALUE overrides (lists written as ``[a,b]``, without spaces)."""
+    import yaml
+
+    def flatten(node: dict, prefix: str) -> list[str]:
+        out: list[str] = []
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                out += flatten(value, name + ".")
+            elif isinstance(value, list):
+                out += [name, "[" + ",".join(str(v) for v in value) + "]"]
+            else:
+                out += [name, str(value)]
+        return out
+
+    with open(path) as f:
+        return flatten(yaml.safe_load(f) or {}, "")
 
 
 # ---------------------------------------------------------------- datasets and settings
@@ -322,7 +365,10 @@ def run_seeds(recipe: Recipe, setting: str, values: dict[str, str], env: Environ
     """One train.py run per seed of the setting; finished runs are skipped. Returns the first failing exit status."""
     stem, data_opts = resolve_setting(setting)
     run_dir = f"{env.output}/{setting}/{recipe.trainer}/{recipe.path.format(**values)}{env.suffix}"
-    opts = [text for key, template in recipe.opts for text in (key, template.format(**values))]
+    preset = env.preset_opts(recipe.trainer)
+    replaced = set(preset[::2])
+    opts = [text for key, template in recipe.opts if key not in replaced for text in (key, template.format(**values))]
+    opts += preset
     if recipe.eval_only:
         tail = ["--eval-only", *data_opts, *opts]
     else:

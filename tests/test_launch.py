@@ -319,3 +319,21 @@ def test_with_gpus_local_jobs_never_exceed_one_run_per_gpu(tmp_path):
     assert runner.finish() == 0
     a, b = ((tmp_path / ".jobs" / "local" / f"{n}.log").read_text().split() for n in "ab")
     assert a[0] == b[0] == "0" and float(b[1]) >= float(a[2])  # the second waited for the GPU
+
+
+def test_a_preset_replaces_the_scripts_estimator_settings_and_gets_its_own_folder(tmp_path):
+    env = {"DATA": str(tmp_path / "d"), "OUTPUT": str(tmp_path / "o"), "DRY_RUN": "1", "SEEDS": "1"}
+    proc = launch_cli("blackvip", "tl_bench", "eurosat", 5000, 0.9, 0.2, 0.005, 1.0, env={**env, "PRESET": "efficient"})
+    assert proc.returncode == 0, proc.stderr
+    [cmd] = run_lines(proc.stdout)
+    out = cmd[cmd.index("--output-dir") + 1]
+    assert out.endswith("_eps1.0_efficient/seed1") or out.endswith("_eps1_efficient/seed1"), out
+    opts = dict(zip(cmd[cmd.index(out) + 1 :: 2], cmd[cmd.index(out) + 2 :: 2]))
+    assert opts["TRAINER.BLACKVIP.OPT_TYPE"] == "prompt-spsa-gc" and opts["TRAINER.BLACKVIP.SP_AVG"] == "1"
+    assert opts["TRAINER.BLACKVIP.SPSA_PARAMS"] == "[20.0,0.05,0.003,0.4,0.1]"
+    assert cmd.count("TRAINER.BLACKVIP.OPT_TYPE") == 1  # the script's own value is replaced, not repeated
+    assert opts["TRAINER.BLACKVIP.P_EPS"] == "1.0" or opts["TRAINER.BLACKVIP.P_EPS"] == "1"  # kept from the script
+
+    missing = launch_cli("bar", "tl_bench", "eurosat", 5000, 10.0, 0.1, env={**env, "PRESET": "efficient"})
+    assert missing.returncode == 2
+    assert "no preset 'efficient' for BAR" in missing.stderr + missing.stdout
