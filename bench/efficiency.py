@@ -93,12 +93,12 @@ VARIANTS = {
             24,
             (B + "DIRECTIONS", "guided", B + "HISTORY_ALPHA", 0.5),
         ),
-        Variant("per-image", "per-image prompt-space estimates (efficient preset)", 60, config="blackvip_efficient"),
+        Variant("per-image", "per-image prompt-space estimates (efficient preset)", 180, config="blackvip_efficient"),
         Variant(
             "per-image-plateau",
             "per-image + stop on a validation plateau",
-            120,
-            (B + "PLATEAU_EVERY", 25),
+            180,
+            ("TRAIN.PLATEAU_EVERY", 25, "TRAIN.PLATEAU_PATIENCE", 4),
             config="blackvip_efficient",
         ),
     ]
@@ -129,6 +129,8 @@ TUNING = {
     "a0.001-c0.05-adam": (B + "UPDATE", "adam"),
     "a0.003-c0.05-adam": (B + "UPDATE", "adam"),
     "a0.01-c0.05-adam": (B + "UPDATE", "adam"),
+    "a0.03-c0.05-adam": (B + "UPDATE", "adam"),
+    "a0.1-c0.05-adam": (B + "UPDATE", "adam"),
 }
 for _key, _opts in TUNING.items():
     _a, _c = (float(part[1:]) for part in _key.split("-")[:2])

@@ -412,3 +412,12 @@ def test_adam_update_matches_hand_computation_and_resumes():
     assert torch.equal(resumed.step(w, f).w, opt.step(w, f).w)
     with pytest.raises(ValueError, match="update"):
         SPSA(DIM, PARAMS, update="rmsprop")
+
+
+def test_per_image_refuses_parameter_space_direction_settings():
+    with pytest.raises(ValueError, match="leave DIRECTIONS at segmented"):
+        build_zo("prompt-spsa-gc", node(DIRECTIONS="gaussian"), dim=30, seed=0, total_steps=1)
+    with pytest.raises(ValueError, match="basis"):
+        PromptSpaceSPSA(10, PARAMS, basis="wavelet")
+    opt = build_zo("prompt-spsa-gc", node(SP_AVG=1, ONE_SIDED=True, PROMPT_FREQ=5), dim=30, seed=0, total_steps=1)
+    assert opt.per_image and opt.queries_per_step == 2 and opt.freq == 5 and opt.basis == "dct"
