@@ -75,25 +75,31 @@ VARIANTS = {
     for v in [
         Variant("reference", "two-sided SPSA-GC, K=5 (reference)", 120),
         Variant("one-sided", "one-sided SPSA-GC, K=5", 40, (B + "ONE_SIDED", True)),
-        Variant("k1", "two-sided SPSA-GC, K=1", 120, (B + "SP_AVG", 1)),
+        Variant("k1", "two-sided SPSA-GC, K=1", 60, (B + "SP_AVG", 1)),
         Variant(
             "orthogonal",
             "two-sided, K=5 orthogonal Gaussian directions",
-            24,
+            12,
             (B + "DIRECTIONS", "orthogonal"),
         ),
-        Variant("clip-sqrt-d", "SPSA-GC, estimate clipped at sqrt(d)", 24, (B + "CLIP_NORM", -1.0)),
+        Variant("clip-sqrt-d", "SPSA-GC, estimate clipped at sqrt(d)", 12, (B + "CLIP_NORM", -1.0)),
         Variant(
-            "clip-sqrt-d-no-gc", "SPSA (no GC), clipped at sqrt(d)", 24, (B + "CLIP_NORM", -1.0, B + "OPT_TYPE", "spsa")
+            "clip-sqrt-d-no-gc", "SPSA (no GC), clipped at sqrt(d)", 12, (B + "CLIP_NORM", -1.0, B + "OPT_TYPE", "spsa")
         ),
-        Variant("subspace", "SPSA-GC in a 256-d random subspace", 24, (B + "SUBSPACE_DIM", 256)),
+        Variant("subspace", "SPSA-GC in a 256-d random subspace", 12, (B + "SUBSPACE_DIM", 256)),
         Variant(
             "history",
             "SPSA-GC, guided by the last estimate (alpha 0.5)",
-            24,
+            12,
             (B + "DIRECTIONS", "guided", B + "HISTORY_ALPHA", 0.5),
         ),
         Variant("per-image", "per-image prompt-space estimates (efficient preset)", 180, config="blackvip_efficient"),
+        Variant(
+            "true-gradient",
+            "white-box bound: the exact gradient with the same update (1 query per image)",
+            60,
+            config="blackvip_efficient",
+        ),
         Variant(
             "per-image-plateau",
             "per-image + stop on a validation plateau",
@@ -186,6 +192,8 @@ def curve(task: Task, variant: Variant, seed: int, data: str) -> dict:
     ]
     with contextlib.redirect_stdout(io.StringIO()):
         trainer = build_trainer(train.setup_cfg(train.parse_args(argv)))
+    if variant.name == "true-gradient":
+        use_true_gradient(trainer)
     counter = trainer.target.counter
     pending = sorted({*marks(10**9), *SHARE_MARKS})
     points: list[dict] = []
@@ -227,6 +235,51 @@ def curve(task: Task, variant: Variant, seed: int, data: str) -> dict:
             "train_s": trainer.train_seconds,
         },
     }
+
+
+def use_true_gradient(trainer) -> None:
+    """Replace the per-image estimate by the exact gradient of the batch loss (autograd through the local target):
+    the same SPSA-GC update and gains, one query per image. Not a black-box method: the bound on what any estimator
+    with this update could do in the same number of steps."""
+    import torch
+
+    from trainers.zo import clip_grad_norm
+
+    zo, prompter = trainer.zo, trainer.prompter
+
+    def step_prompts(w, prompts_of, oracle):
+        w = zo._as_vector(w)
+        k = zo.k + 1
+        a_k, _ = zo.gains.at(k)
+        leaf = w.clone().requires_grad_(True)
+        with torch.enable_grad():
+            prompts = prompts_of(leaf)
+            images = prompter.render(oracle.ctx.x, prompts)
+            logits = trainer.target.logits_with_input_grad(images).float()
+            losses = trainer.loss(logits, oracle.labels)
+            (grad,) = torch.autograd.grad(losses.mean(), leaf)
+        oracle.stats["correct"] = logits.argmax(1).eq(oracle.labels).sum().view(1)
+        grad = clip_grad_norm(grad.detach(), zo.clip_norm)
+        return zo._update(w, losses.detach().mean().view(1), grad, a_k, k)
+
+    zo.step_prompts = step_prompts
+    zo.queries_per_step = 1
+
+    def forward_backward(batch):
+        images, labels = trainer.parse_batch_train(batch)
+        ctx = trainer.prepare_batch(batch, images)
+        stats: dict = {}
+
+        class Oracle:
+            pass
+
+        oracle = Oracle()
+        oracle.ctx, oracle.labels, oracle.stats = ctx, labels, stats
+        step = zo.step_prompts(prompter.get_flat().to(trainer.device), lambda v: prompter.prompts(ctx, v), oracle)
+        prompter.set_flat(step.w)
+        return {"loss": step.losses.mean().item(), "acc": 100.0 * stats["correct"].item() / len(labels)}
+
+    trainer.forward_backward = forward_backward
 
 
 def run_child(task: str, variant: str, seed: int, data: str, root: str) -> None:
