@@ -421,3 +421,19 @@ def test_per_image_refuses_parameter_space_direction_settings():
         PromptSpaceSPSA(10, PARAMS, basis="wavelet")
     opt = build_zo("prompt-spsa-gc", node(SP_AVG=1, ONE_SIDED=True, PROMPT_FREQ=5), dim=30, seed=0, total_steps=1)
     assert opt.per_image and opt.queries_per_step == 2 and opt.freq == 5 and opt.basis == "dct"
+
+
+def test_dct_directions_with_a_floor_cover_every_frequency():
+    """covariance P_low + floor I: the low block and, with floor > 0, every other direction too (no bias)."""
+    D = dct_rows(8, 3)
+    low = torch.kron(D.T @ D, D.T @ D)
+    for floor in (0.0, 0.1):
+        V = prompt_directions(40_000, (1, 1, 8, 8), "dct", 3, torch.Generator().manual_seed(0), floor).reshape(-1, 64)
+        cov = V.T @ V / V.shape[0]
+        assert torch.allclose(cov, low + floor * torch.eye(64), atol=0.03)
+    g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    assert torch.equal(
+        prompt_directions(2, (3, 3, 8, 8), "dct", 3, g1), prompt_directions(2, (3, 3, 8, 8), "dct", 3, g2, 0.0)
+    )
+    with pytest.raises(ValueError, match="floor"):
+        PromptSpaceSPSA(10, PARAMS, floor=-1.0)

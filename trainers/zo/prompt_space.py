@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from dassl.config import CfgNode
-from trainers.config import AT_LEAST_ONE, ConfigKey
+from trainers.config import AT_LEAST_ONE, NON_NEGATIVE, ConfigKey
 
 from .base import ZO_REGISTRY, LossOracle, ZOStep, clip_grad_norm
 from .spsa import SPSA
@@ -50,6 +50,13 @@ PROMPT_SPACE_KEYS = (
         "prompt-spsa, dct basis: keep the PROMPT_FREQ x PROMPT_FREQ lowest frequencies of each channel",
         valid=AT_LEAST_ONE,
     ),
+    ConfigKey(
+        "PROMPT_FLOOR",
+        0.0,
+        "prompt-spsa, dct basis: variance given to every prompt value on top of the low frequencies (0 = none); "
+        "above 0 the estimate sees the whole gradient (covariance P_low + PROMPT_FLOOR x I), so it has no bias",
+        valid=NON_NEGATIVE,
+    ),
 )
 
 
@@ -63,12 +70,16 @@ def dct_rows(n: int, f: int) -> Tensor:
     return rows.float()
 
 
-def prompt_directions(q: int, shape: tuple[int, ...], basis: str, freq: int, generator: torch.Generator) -> Tensor:
+def prompt_directions(
+    q: int, shape: tuple[int, ...], basis: str, freq: int, generator: torch.Generator, floor: float = 0.0
+) -> Tensor:
     """q directions for each of the N prompts of ``shape`` (N, C, H, W): shape (q, N, C, H, W), on the CPU.
 
     ``pixel``: standard Gaussian in every prompt value (``torch.randn(q, N, C, H, W)``). ``dct``: a standard Gaussian
     over the ``freq x freq`` lowest 2-D DCT frequencies of each channel (``torch.randn(q, N, C, freq, freq)``),
-    mapped to pixels by the orthonormal inverse DCT; its covariance is the projector onto those frequencies.
+    mapped to pixels by the orthonormal inverse DCT; its covariance is the projector onto those frequencies. With
+    ``floor > 0`` a standard Gaussian over every prompt value times ``sqrt(floor)`` is added (drawn next), so the
+    covariance is ``P_low + floor I``.
     """
     n, c, h, w = shape
     if basis == "pixel":
@@ -77,7 +88,10 @@ def prompt_directions(q: int, shape: tuple[int, ...], basis: str, freq: int, gen
         raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
     fh, fw = min(freq, h), min(freq, w)
     coeffs = torch.randn(q, n, c, fh, fw, generator=generator)
-    return torch.einsum("kh,qnckl,lw->qnchw", dct_rows(h, fh), coeffs, dct_rows(w, fw))
+    low = torch.einsum("kh,qnckl,lw->qnchw", dct_rows(h, fh), coeffs, dct_rows(w, fw))
+    if floor <= 0:
+        return low
+    return low + math.sqrt(floor) * torch.randn(q, n, c, h, w, generator=generator)
 
 
 class PromptSpaceSPSA(SPSA):
@@ -89,7 +103,7 @@ class PromptSpaceSPSA(SPSA):
 
     per_image = True
 
-    def __init__(self, dim: int, *args, basis: str = "dct", freq: int = 7, **kwargs) -> None:
+    def __init__(self, dim: int, *args, basis: str = "dct", freq: int = 7, floor: float = 0.0, **kwargs) -> None:
         super().__init__(dim, *args, **kwargs)
         if basis not in BASES:
             raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
@@ -97,8 +111,11 @@ class PromptSpaceSPSA(SPSA):
             raise ValueError(f"freq must be at least 1, got {freq}")
         if self.directions != "segmented":
             raise ValueError("prompt-space SPSA draws its own directions per image; leave DIRECTIONS at segmented")
+        if floor < 0:
+            raise ValueError(f"floor must be >= 0, got {floor}")
         self.basis = basis
         self.freq = int(freq)
+        self.floor = float(floor)
 
     def step(self, w: Tensor, oracle: LossOracle) -> ZOStep:
         raise TypeError(
@@ -117,7 +134,7 @@ class PromptSpaceSPSA(SPSA):
         with torch.enable_grad():
             prompts = prompts_of(leaf)
         base = prompts.detach()
-        V = prompt_directions(self.sp_avg, tuple(base.shape), self.basis, self.freq, self._generator)
+        V = prompt_directions(self.sp_avg, tuple(base.shape), self.basis, self.freq, self._generator, self.floor)
         V = V.to(device=base.device, dtype=base.dtype)
         shift = c_k * V
         if self.one_sided:
@@ -166,6 +183,7 @@ class PromptSpaceSPSA(SPSA):
             update=node.get("UPDATE", "sgd"),
             basis=node.get("PROMPT_BASIS", "dct"),
             freq=int(node.get("PROMPT_FREQ", 7)),
+            floor=float(node.get("PROMPT_FLOOR", 0.0)),
         )
 
 
