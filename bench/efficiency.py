@@ -136,7 +136,6 @@ TUNING = {
     "a0.003-c0.05-adam": (B + "UPDATE", "adam"),
     "a0.01-c0.05-adam": (B + "UPDATE", "adam"),
     "a0.003-c0.05-floor0.02-long": (B + "PROMPT_FLOOR", 0.02, "OPTIM.MAX_EPOCH", 180),
-    "a0.003-c0.05-floor0.1-long": (B + "PROMPT_FLOOR", 0.1, "OPTIM.MAX_EPOCH", 180),
     "a0.003-c0.05-freq14-long": (B + "PROMPT_FREQ", 14, "OPTIM.MAX_EPOCH", 180),
     "a0.03-c0.05-adam": (B + "UPDATE", "adam"),
     "a0.1-c0.05-adam": (B + "UPDATE", "adam"),

@@ -2,6 +2,7 @@
 options through the config, and stopping on a validation plateau."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -118,3 +119,28 @@ def test_plateau_stops_counts_validation_and_deploys_the_best(toy_root, tmp_path
 def test_plateau_settings_are_checked(toy_root, tmp_path, dataset_yaml):
     with pytest.raises(Exception, match="TRAIN.PLATEAU_EVERY must be >= 0"):
         run("BLACKVIP", toy_root, tmp_path / "o", dataset_yaml, "TRAIN.PLATEAU_EVERY", -1)
+
+
+def test_plateau_tracking_to_the_end_of_the_schedule_deploys_and_saves_the_best(toy_root, tmp_path, dataset_yaml):
+    # MIN_DELTA 1000: the first evaluation (step 2) stays the best; PATIENCE 100: training never stops on it
+    opts = (
+        "OPTIM.MAX_EPOCH",
+        2,
+        "TRAIN.PLATEAU_EVERY",
+        2,
+        "TRAIN.PLATEAU_PATIENCE",
+        100,
+        "TRAIN.PLATEAU_MIN_DELTA",
+        1000,
+    )
+    out = tmp_path / "o"
+    results = run("BLACKVIP", toy_root, out, dataset_yaml, *opts)
+    written = json.loads((out / "results.json").read_text())
+    assert written["stopped_by"] is None and written["steps"] == 8
+    assert results["queries"]["val"]["images"] == 4 * N_VAL  # steps 2, 4, 6 and 8
+    log = (out / "log.txt").read_text()
+    assert re.search(r"Deploy the prompter with the best validation accuracy \([0-9.]+% at step 2;", log)
+    saved = load_checkpoint(str(out / "coordinator" / "model.pth.tar-2"))
+    best_state = saved["trainer_state"]["plateau"]["best_state"]
+    for key, value in best_state.items():  # the last checkpoint holds the deployed (best) prompter
+        assert torch.equal(saved["state_dict"][key].cpu(), value), key

@@ -195,6 +195,10 @@ class BlackBoxTrainer(PromptedTargetTrainer):
                 f"Deploy the prompter with the best validation accuracy ({plateau.best:.1f}% at step "
                 f"{plateau.best_step}; {self.target.counter.images('val')} validation queries)"
             )
+            if not plateau.stopped and self.epoch == self.max_epoch - 1:
+                # the schedule ran out first: the last checkpoint, too, holds what is deployed (a plateau stop has
+                # already saved it)
+                self.save_model(self.epoch, self.output_dir)
         super().after_train()
 
     def forward_backward(self, batch: dict) -> dict:
