@@ -93,17 +93,18 @@ VARIANTS = {
             12,
             (B + "DIRECTIONS", "guided", B + "HISTORY_ALPHA", 0.5),
         ),
-        Variant("per-image", "per-image prompt-space estimates (efficient preset)", 180, config="blackvip_efficient"),
+        Variant("per-image", "per-image prompt-space estimates (efficient preset)", 120, config="blackvip_efficient"),
         Variant(
             "true-gradient",
-            "white-box bound: the exact gradient with the same update (1 query per image)",
-            60,
+            "white-box bound: the exact gradient, same update, a=0.01 (1 query per image)",
+            120,
+            (B + "SPSA_PARAMS", [20.0, 0.05, 0.01, 0.4, 0.1]),
             config="blackvip_efficient",
         ),
         Variant(
             "per-image-plateau",
             "per-image + stop on a validation plateau",
-            180,
+            120,
             ("TRAIN.PLATEAU_EVERY", 25, "TRAIN.PLATEAU_PATIENCE", 4),
             config="blackvip_efficient",
         ),
@@ -135,6 +136,7 @@ TUNING = {
     "a0.001-c0.05-adam": (B + "UPDATE", "adam"),
     "a0.003-c0.05-adam": (B + "UPDATE", "adam"),
     "a0.01-c0.05-adam": (B + "UPDATE", "adam"),
+    "a0.01-c0.05-q5": (B + "SP_AVG", 5),
     "a0.003-c0.05-floor0.02-long": (B + "PROMPT_FLOOR", 0.02, "OPTIM.MAX_EPOCH", 180),
     "a0.003-c0.05-freq14-long": (B + "PROMPT_FREQ", 14, "OPTIM.MAX_EPOCH", 180),
     "a0.03-c0.05-adam": (B + "UPDATE", "adam"),
@@ -147,6 +149,24 @@ for _key, _opts in TUNING.items():
         f"per-image, {_key.replace('-', ', ')}",
         60,
         (B + "SPSA_PARAMS", [20.0, _c, _a, 0.4, 0.1], *_opts),
+        config="blackvip_efficient",
+        tuning=True,
+    )
+
+
+VARIANTS["true-gradient-dct7"] = Variant(
+    "true-gradient-dct7",
+    "white-box bound through the 7 x 7 DCT projection, a=0.01",
+    120,
+    (B + "SPSA_PARAMS", [20.0, 0.05, 0.01, 0.4, 0.1]),
+    config="blackvip_efficient",
+)
+for _a in (0.003, 0.03):
+    VARIANTS[f"true-gradient-a{_a:g}"] = Variant(
+        f"true-gradient-a{_a:g}",
+        f"white-box bound, a={_a:g}",
+        60,
+        (B + "SPSA_PARAMS", [20.0, 0.05, _a, 0.4, 0.1]),
         config="blackvip_efficient",
         tuning=True,
     )
@@ -194,8 +214,8 @@ def curve(task: Task, variant: Variant, seed: int, data: str) -> dict:
     ]
     with contextlib.redirect_stdout(io.StringIO()):
         trainer = build_trainer(train.setup_cfg(train.parse_args(argv)))
-    if variant.name == "true-gradient":
-        use_true_gradient(trainer)
+    if variant.name.startswith("true-gradient"):
+        use_true_gradient(trainer, project=7 if variant.name.endswith("-dct7") else 0)
     counter = trainer.target.counter
     pending = sorted({*marks(10**9), *SHARE_MARKS})
     points: list[dict] = []
@@ -239,13 +259,15 @@ def curve(task: Task, variant: Variant, seed: int, data: str) -> dict:
     }
 
 
-def use_true_gradient(trainer) -> None:
+def use_true_gradient(trainer, project: int = 0) -> None:
     """Replace the per-image estimate by the exact gradient of the batch loss (autograd through the local target):
     the same SPSA-GC update and gains, one query per image. Not a black-box method: the bound on what any estimator
-    with this update could do in the same number of steps."""
+    with this update could do in the same number of steps. ``project`` > 0: each image's prompt gradient is first
+    projected onto its ``project`` x ``project`` lowest DCT frequencies (what the dct basis estimates, noise-free)."""
     import torch
 
     from trainers.zo import clip_grad_norm
+    from trainers.zo.prompt_space import dct_rows
 
     zo, prompter = trainer.zo, trainer.prompter
 
@@ -259,7 +281,14 @@ def use_true_gradient(trainer) -> None:
             images = prompter.render(oracle.ctx.x, prompts)
             logits = trainer.target.logits_with_input_grad(images).float()
             losses = trainer.loss(logits, oracle.labels)
-            (grad,) = torch.autograd.grad(losses.mean(), leaf)
+            if project:
+                (g_prompts,) = torch.autograd.grad(losses.mean(), prompts, retain_graph=True)
+                D = dct_rows(prompts.shape[-1], project).to(prompts)
+                low = torch.einsum("kh,nchw,lw->nckl", D, g_prompts, D)
+                g_prompts = torch.einsum("kh,nckl,lw->nchw", D, low, D)
+                (grad,) = torch.autograd.grad(prompts, leaf, g_prompts)
+            else:
+                (grad,) = torch.autograd.grad(losses.mean(), leaf)
         oracle.stats["correct"] = logits.argmax(1).eq(oracle.labels).sum().view(1)
         grad = clip_grad_norm(grad.detach(), zo.clip_norm)
         return zo._update(w, losses.detach().mean().view(1), grad, a_k, k)

@@ -28,11 +28,12 @@ def load(root: str) -> dict[str, dict[str, dict[int, dict]]]:
 
 
 def accuracy_at(run: dict, queries: int) -> float | None:
-    """Test accuracy of the last evaluation at or before ``queries`` (None if the run stopped earlier than that
-    and was evaluated last before it: then its final accuracy stands for every larger budget)."""
+    """Test accuracy of the last evaluation at or before ``queries``. Beyond the run's end: its final accuracy when it
+    stopped early by its own rule (a plateau: that is what the budget buys), else None (not measured)."""
+    final = run["final"]
+    if final["queries"] <= queries:
+        return final["accuracy"] if final["queries"] == queries or final.get("stopped_by") else None
     points = [p for p in run["points"] if p["queries"] <= queries]
-    if run["final"]["queries"] <= queries:
-        return run["final"]["accuracy"]
     return points[-1]["accuracy"] if points else None
 
 
