@@ -11,7 +11,7 @@ import statistics
 import numpy as np
 from tabulate import tabulate
 
-from bench.efficiency import MARGIN, REFERENCE_QUERIES, SHARE, TASKS, VARIANTS, marks
+from bench.efficiency import MARGIN, REFERENCE_QUERIES, SHARE, SHARE_MARKS, TASKS, VARIANTS, marks
 
 TABLE_MARKS = (2000, 4000, 8000, 16000, int(SHARE * REFERENCE_QUERIES), 38400, 64000, 128000, REFERENCE_QUERIES)
 BOOTSTRAP = 10_000
@@ -157,6 +157,8 @@ def report(root: str, tasks: list[str], variants: list[str]) -> dict:
 
 
 def plot(runs: dict, tasks: list[str], variants: list[str], path: str) -> None:
+    """Mean test accuracy over seeds against queries, one panel per task, one shared legend underneath; white-box
+    bounds dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,37 +167,39 @@ def plot(runs: dict, tasks: list[str], variants: list[str], path: str) -> None:
     present = [t for t in tasks if runs.get(t)]
     if not present:
         return
-    fig, axes = plt.subplots(1, len(present), figsize=(6.5 * len(present), 4.5), squeeze=False)
-    grid = sorted({*marks(REFERENCE_QUERIES), REFERENCE_QUERIES})
+    fig, axes = plt.subplots(1, len(present), figsize=(6.5 * len(present), 6.2), squeeze=False)
+    grid = sorted({*marks(REFERENCE_QUERIES), *SHARE_MARKS, REFERENCE_QUERIES})
+    colours = plt.get_cmap("tab20").colors
+    handles: dict[str, object] = {}
     for ax, task in zip(axes[0], present):
         reference = runs[task].get("reference", {})
-        for name in variants:
+        for i, name in enumerate(variants):
             seeds = runs[task].get(name, {})
             if not seeds:
                 continue
             xs, ys = [], []
             for m in grid:
-                accs = [
-                    a
-                    for r in seeds.values()
-                    if r["final"]["queries"] >= m or m == grid[0]
-                    if (a := accuracy_at(r, m)) is not None
-                ]
-                if len(accs) == len(seeds) and max(r["final"]["queries"] for r in seeds.values()) >= m:
+                accs = [accuracy_at(r, m) for r in seeds.values()]
+                values = [a for a in accs if a is not None]
+                if len(values) == len(accs):
                     xs.append(m)
-                    ys.append(statistics.mean(accs))
-            ax.plot(xs, ys, marker="o", ms=3, label=f"{VARIANTS[name].detail} ({len(seeds)})")
+                    ys.append(statistics.mean(values))
+            style = "--" if name.startswith("true-gradient") else "-"
+            (line,) = ax.plot(
+                xs, ys, style, marker="o", ms=3, color=colours[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20]
+            )
+            handles[f"{VARIANTS[name].detail} ({len(seeds)} seeds)"] = line
         if reference:
             level = statistics.mean(r["final"]["accuracy"] for r in reference.values())
-            ax.axhline(level, color="gray", linestyle="--", lw=1, label="reference final")
-            ax.axvline(SHARE * REFERENCE_QUERIES, color="gray", linestyle=":", lw=1, label="10% of its queries")
+            handles["reference final"] = ax.axhline(level, color="gray", linestyle="--", lw=1)
+            handles["10% of its queries"] = ax.axvline(SHARE * REFERENCE_QUERIES, color="gray", linestyle=":", lw=1)
         ax.set_xscale("log")
         ax.set_xlabel("image queries (training + validation)")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel("test accuracy (%), mean over seeds")
         ax.set_title(TASKS[task].title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.27, 1, 1))
     fig.savefig(path, dpi=130)
     plt.close(fig)
     print(f"Wrote {path}")
