@@ -7,6 +7,7 @@ import glob
 import json
 import os.path as osp
 import statistics
+from typing import Any
 
 import numpy as np
 from tabulate import tabulate
@@ -170,7 +171,7 @@ def plot(runs: dict, tasks: list[str], variants: list[str], path: str) -> None:
     fig, axes = plt.subplots(1, len(present), figsize=(6.5 * len(present), 6.2), squeeze=False)
     grid = sorted({*marks(REFERENCE_QUERIES), *SHARE_MARKS, REFERENCE_QUERIES})
     colours = plt.get_cmap("tab20").colors
-    handles: dict[str, object] = {}
+    handles: dict[str, Any] = {}
     for ax, task in zip(axes[0], present):
         reference = runs[task].get("reference", {})
         for i, name in enumerate(variants):
