@@ -167,20 +167,13 @@ class PromptSpaceSPSA(SPSA):
 
     @classmethod
     def from_cfg(cls, node: CfgNode, dim: int, seed: int, total_steps: int) -> PromptSpaceSPSA:
-        """SPSA's keys (``SP_AVG`` is q, directions per image) plus ``PROMPT_BASIS`` and ``PROMPT_FREQ``."""
+        """SPSA's keys (``SP_AVG`` is q, directions per image) plus ``PROMPT_BASIS``, ``PROMPT_FREQ`` and
+        ``PROMPT_FLOOR``."""
         if int(node.get("SUBSPACE_DIM", 0) or 0):
             raise ValueError("SUBSPACE_DIM applies to parameter-space SPSA; prompt-space SPSA searches prompt space")
         return cls(
             dim,
-            [float(v) for v in node.SPSA_PARAMS],
-            sp_avg=node.SP_AVG,
-            gc=cls.gradient_correction,
-            moms=node.MOMS,
-            one_sided=node.ONE_SIDED,
-            clip_norm=node.CLIP_NORM,
-            seed=seed,
-            directions=node.get("DIRECTIONS", "segmented"),
-            update=node.get("UPDATE", "sgd"),
+            **cls.node_kwargs(node, seed),
             basis=node.get("PROMPT_BASIS", "dct"),
             freq=int(node.get("PROMPT_FREQ", 7)),
             floor=float(node.get("PROMPT_FLOOR", 0.0)),

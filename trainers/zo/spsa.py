@@ -322,20 +322,23 @@ class SPSA(ZOOptimizer):
                 f"SUBSPACE_DIM {m} is not smaller than the {dim} learnable values it should compress; "
                 f"set it below {dim} (e.g. 256), or to 0 to search all of them"
             )
-        opt = cls(
-            m or dim,
-            [float(v) for v in node.SPSA_PARAMS],
-            sp_avg=node.SP_AVG,
-            gc=cls.gradient_correction,
-            moms=node.MOMS,
-            one_sided=node.ONE_SIDED,
-            clip_norm=node.CLIP_NORM,
-            seed=seed,
-            directions=node.get("DIRECTIONS", "segmented"),
-            history_alpha=float(node.get("HISTORY_ALPHA", 0.5)),
-            update=node.get("UPDATE", "sgd"),
-        )
+        opt = cls(m or dim, **cls.node_kwargs(node, seed), history_alpha=float(node.get("HISTORY_ALPHA", 0.5)))
         return Subspace(opt, dim, seed) if m else opt
+
+    @classmethod
+    def node_kwargs(cls, node: CfgNode, seed: int) -> dict[str, Any]:
+        """The constructor arguments every SPSA variant reads from a method node (gains, directions, update)."""
+        return {
+            "spsa_params": [float(v) for v in node.SPSA_PARAMS],
+            "sp_avg": node.SP_AVG,
+            "gc": cls.gradient_correction,
+            "moms": node.MOMS,
+            "one_sided": node.ONE_SIDED,
+            "clip_norm": node.CLIP_NORM,
+            "seed": seed,
+            "directions": node.get("DIRECTIONS", "segmented"),
+            "update": node.get("UPDATE", "sgd"),
+        }
 
 
 @ZO_REGISTRY.register(name="spsa")
