@@ -76,6 +76,7 @@ VARIANTS = {
         Variant("reference", "two-sided SPSA-GC, K=5 (reference)", 120),
         Variant("one-sided", "one-sided SPSA-GC, K=5", 40, (B + "ONE_SIDED", True)),
         Variant("k1", "two-sided SPSA-GC, K=1", 60, (B + "SP_AVG", 1)),
+        Variant("gaussian", "two-sided, K=5 Gaussian directions", 12, (B + "DIRECTIONS", "gaussian")),
         Variant(
             "orthogonal",
             "two-sided, K=5 orthogonal Gaussian directions",
@@ -94,6 +95,13 @@ VARIANTS = {
             (B + "DIRECTIONS", "guided", B + "HISTORY_ALPHA", 0.5),
         ),
         Variant("per-image", "per-image prompt-space estimates (efficient preset)", 120, config="blackvip_efficient"),
+        Variant(
+            "per-image-adam",
+            "per-image, Adam in place of the correction (a=0.1)",
+            60,
+            (B + "UPDATE", "adam", B + "SPSA_PARAMS", [20.0, 0.05, 0.1, 0.4, 0.1]),
+            config="blackvip_efficient",
+        ),
         Variant(
             "true-gradient",
             "white-box bound: the exact gradient, same update, a=0.01 (1 query per image)",
