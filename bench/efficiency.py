@@ -342,7 +342,15 @@ def run_child(task: str, variant: str, seed: int, data: str, root: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    compared = [name for name, v in VARIANTS.items() if not v.tuning]
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        metavar="NAME",
+        help=f"default: the compared variants ({', '.join(compared)}), and with --report every kept run; the tuning "
+        "runs (tune-*, true-gradient-a*) were run with --seeds 1",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--data", default=osp.join(REPO, "data", "quickstart"))
@@ -350,6 +358,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", action="store_true", help="only print the tables of the kept runs")
     parser.add_argument("--child", nargs=3, metavar=("TASK", "VARIANT", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.variants is None:
+        args.variants = list(VARIANTS) if args.report else compared
     if args.child:
         import torch
 
