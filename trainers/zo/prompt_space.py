@@ -71,9 +71,18 @@ def dct_rows(n: int, f: int) -> Tensor:
 
 
 def prompt_directions(
-    q: int, shape: tuple[int, ...], basis: str, freq: int, generator: torch.Generator, floor: float = 0.0
+    q: int,
+    shape: tuple[int, ...],
+    basis: str,
+    freq: int,
+    generator: torch.Generator,
+    floor: float = 0.0,
+    device: torch.device | str = "cpu",
 ) -> Tensor:
-    """q directions for each of the N prompts of ``shape`` (N, C, H, W): shape (q, N, C, H, W), on the CPU.
+    """q directions for each of the N prompts of ``shape`` (N, C, H, W): shape (q, N, C, H, W), on ``device``.
+
+    Every draw comes from the CPU ``generator`` (so any device gets the same directions); the ``dct`` basis draws
+    only its q x N x C x freq^2 coefficients there and maps them to pixels on ``device``.
 
     ``pixel``: standard Gaussian in every prompt value (``torch.randn(q, N, C, H, W)``). ``dct``: a standard Gaussian
     over the ``freq x freq`` lowest 2-D DCT frequencies of each channel (``torch.randn(q, N, C, freq, freq)``),
@@ -83,15 +92,15 @@ def prompt_directions(
     """
     n, c, h, w = shape
     if basis == "pixel":
-        return torch.randn(q, n, c, h, w, generator=generator)
+        return torch.randn(q, n, c, h, w, generator=generator).to(device)
     if basis != "dct":
         raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
     fh, fw = min(freq, h), min(freq, w)
-    coeffs = torch.randn(q, n, c, fh, fw, generator=generator)
-    low = torch.einsum("kh,qnckl,lw->qnchw", dct_rows(h, fh), coeffs, dct_rows(w, fw))
+    coeffs = torch.randn(q, n, c, fh, fw, generator=generator).to(device)
+    low = torch.einsum("kh,qnckl,lw->qnchw", dct_rows(h, fh).to(device), coeffs, dct_rows(w, fw).to(device))
     if floor <= 0:
         return low
-    return low + math.sqrt(floor) * torch.randn(q, n, c, h, w, generator=generator)
+    return low + math.sqrt(floor) * torch.randn(q, n, c, h, w, generator=generator).to(device)
 
 
 class PromptSpaceSPSA(SPSA):
@@ -134,8 +143,9 @@ class PromptSpaceSPSA(SPSA):
         with torch.enable_grad():
             prompts = prompts_of(leaf)
         base = prompts.detach()
-        V = prompt_directions(self.sp_avg, tuple(base.shape), self.basis, self.freq, self._generator, self.floor)
-        V = V.to(device=base.device, dtype=base.dtype)
+        shape = tuple(base.shape)
+        V = prompt_directions(self.sp_avg, shape, self.basis, self.freq, self._generator, self.floor, base.device)
+        V = V.to(base.dtype)
         shift = c_k * V
         if self.one_sided:
             points = torch.cat([base.unsqueeze(0), base + shift])
