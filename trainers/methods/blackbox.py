@@ -50,10 +50,20 @@ def perturbed_losses(
     images = prompter.apply_many(ctx, W)
     if points is not None:
         images = images[points.start * n : points.stop * n]
+    losses, correct = _scored(target, images, labels, loss_fn)
+    return losses.mean(1), correct
+
+
+def _scored(
+    target: Target, images: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One request for P sets of the batch's prompted images (P*N, set by set): each image's loss, shape (P, N),
+    and the correct predictions per set, shape (P,)."""
+    n = labels.shape[0]
     num_points = images.shape[0] // n
     logits = target(images, split="train").float()
     rep_labels = labels.repeat(num_points)
-    losses = loss_fn(logits, rep_labels).view(num_points, n).mean(1)
+    losses = loss_fn(logits, rep_labels).view(num_points, n)
     correct = logits.argmax(1).eq(rep_labels).view(num_points, n).sum(1)
     return losses, correct
 
@@ -65,12 +75,7 @@ def per_image_losses(
 
     All Q x N prompted images form one request, split into calls by ``TARGET.MAX_BATCH`` as in ``perturbed_losses``.
     """
-    q, n = prompts.shape[:2]
-    logits = target(prompter.render_prompts(ctx, prompts), split="train").float()
-    rep_labels = labels.repeat(q)
-    losses = loss_fn(logits, rep_labels).view(q, n)
-    correct = logits.argmax(1).eq(rep_labels).view(q, n).sum(1)
-    return losses, correct
+    return _scored(target, prompter.render_prompts(ctx, prompts), labels, loss_fn)
 
 
 class BlackBoxTrainer(PromptedTargetTrainer):

@@ -196,7 +196,7 @@ class _EncoderDecoderPrompter(Prompter[CoordinatorContext]):
 
     def render_prompts(self, ctx: CoordinatorContext, prompts: Tensor) -> Tensor:
         with torch.no_grad():
-            return torch.cat([self.render(ctx.x, p) for p in prompts])
+            return self.render(ctx.x.repeat(prompts.shape[0], 1, 1, 1), prompts.flatten(0, 1))
 
     def apply_many(self, ctx: CoordinatorContext, W: Tensor) -> Tensor:
         W = self._check_many(W)
