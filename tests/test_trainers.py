@@ -275,11 +275,15 @@ def test_zeroshot_matches_hand_computed_clip(toy_root, tmp_path, dataset_yaml):
     assert total == 12 and results["accuracy"] == pytest.approx(100.0 * correct / total)
 
 
-@pytest.mark.parametrize("method", ["BLACKVIP", "VPOUR", "BAR"])
+PER_IMAGE = ("TRAINER.BLACKVIP.OPT_TYPE", "prompt-spsa-gc", "TRAINER.BLACKVIP.SP_AVG", 1)
+
+
+@pytest.mark.parametrize("method,estimator", [("BLACKVIP", ()), ("BLACKVIP", PER_IMAGE), ("VPOUR", ()), ("BAR", ())])
 def test_a_black_box_run_killed_mid_epoch_resumes_exactly_from_its_rolling_checkpoint(
-    method, toy_root, tmp_path, dataset_yaml, monkeypatch
+    method, estimator, toy_root, tmp_path, dataset_yaml, monkeypatch
 ):
     opts = ("OPTIM.MAX_EPOCH", 2, "TRAIN.CHECKPOINT_MINUTES", 1e-9, "INPUT.TRANSFORMS", "['random_flip', 'normalize']")
+    opts += estimator
     full = run(method, toy_root, tmp_path / "full", dataset_yaml, *opts)
     cls = blackbox.BlackBoxTrainer
     original = cls.forward_backward
@@ -304,8 +308,11 @@ def test_a_black_box_run_killed_mid_epoch_resumes_exactly_from_its_rolling_check
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     assert a["optimizer"]["k"] == b["optimizer"]["k"] == 8
+    if a["optimizer"].get("momentum") is not None:
+        assert torch.equal(a["optimizer"]["momentum"], b["optimizer"]["momentum"])
     assert resumed["accuracy"] == full["accuracy"]
     assert resumed["queries"]["train"] == full["queries"]["train"]
+    assert resumed["queries"] == full["queries"]
 
 
 @pytest.mark.parametrize(
