@@ -9,10 +9,9 @@ import torch
 
 from dassl.utils import load_checkpoint
 from tests.helpers.toy_data import make_coop_dataset
-from tests.test_trainers import CLASSES, run
+from tests.test_trainers import CLASSES, PER_IMAGE, run
 
 N_TRAIN, N_VAL = 4 * len(CLASSES), 1 * len(CLASSES)
-PER_IMAGE = ("TRAINER.BLACKVIP.OPT_TYPE", "prompt-spsa-gc", "TRAINER.BLACKVIP.SP_AVG", 1)
 
 
 @pytest.fixture(scope="module")
